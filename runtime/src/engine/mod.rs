@@ -1,0 +1,156 @@
+//! The inference engine: borrows a bundle and a scratch buffer, selects a task, runs the model.
+//!
+//! ```text
+//! Engine::new(bundle, scratch)   validates sizes once
+//! select_task(t)                 stores one index: the gates and head of task t are found from it
+//! run(input, output)             normalise → patch embed → blocks (dense / MoE) → head → output
+//! ```
+//! Nothing here allocates, and every slice access on outside data is checked.
+
+pub mod counters;
+mod encoder;
+mod head;
+pub mod scratch;
+pub mod weights;
+
+pub use counters::Counters;
+pub use scratch::{scratch_floats, Layout};
+
+use crate::bundle::Bundle;
+use crate::{Error, Result};
+use encoder::{EncoderWork, MoeWork};
+use head::HeadWork;
+use weights::WeightBufs;
+
+/// A model ready to run: a parsed bundle, a scratch buffer and the selected task.
+pub struct Engine<'b, 's> {
+    bundle: Bundle<'b>,
+    scratch: &'s mut [f32],
+    layout: Layout,
+    task: u32,
+    counters: Counters,
+}
+
+impl<'b, 's> Engine<'b, 's> {
+    /// Makes an engine over `bundle` with `scratch` as its only working memory (at least
+    /// [`Bundle::scratch_floats`] words). Task 0 is selected.
+    pub fn new(bundle: Bundle<'b>, scratch: &'s mut [f32]) -> Result<Self> {
+        let layout = Layout::new(bundle.hyper(), bundle.max_out_channels());
+        let needed = layout.total();
+        if bundle.scratch_floats() < needed {
+            return Err(Error::Inconsistent { what: "stated scratch size is smaller than the model needs" });
+        }
+        if scratch.len() < needed {
+            return Err(Error::ScratchTooSmall { needed: needed * 4, have: scratch.len() * 4 });
+        }
+        Ok(Self { bundle, scratch, layout, task: 0, counters: Counters::default() })
+    }
+
+    /// Selects the task the next runs compute. Costs one bounds check and one store: the task's gates and
+    /// head are looked up from this index when they are used, and no weight byte is touched.
+    pub fn select_task(&mut self, task: u32) -> Result<()> {
+        let tasks = self.bundle.task_count();
+        if task >= tasks {
+            return Err(Error::UnknownTask { task, tasks });
+        }
+        self.task = task;
+        Ok(())
+    }
+
+    /// Selects a task by its name; returns its index.
+    pub fn select_task_by_name(&mut self, name: &str) -> Result<u32> {
+        let t = self.bundle.task_index(name)?;
+        self.select_task(t)?;
+        Ok(t)
+    }
+
+    /// The selected task's index.
+    pub fn task(&self) -> u32 {
+        self.task
+    }
+
+    /// The bundle this engine runs.
+    pub fn bundle(&self) -> &Bundle<'b> {
+        &self.bundle
+    }
+
+    /// Elements of an input image `[3, H, W]`.
+    pub fn input_len(&self) -> usize {
+        let h = self.bundle.hyper();
+        3 * h.image_h as usize * h.image_w as usize
+    }
+
+    /// Elements of the selected task's output `[C, H, W]`.
+    pub fn output_len(&self) -> Result<usize> {
+        let h = self.bundle.hyper();
+        let c = self.bundle.task(self.task)?.out_channels as usize;
+        Ok(c * h.image_h as usize * h.image_w as usize)
+    }
+
+    /// Counters of the last run.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Runs the selected task on `input` (`[3, H, W]`, channel-major, values as the model's input
+    /// expects before normalisation) and writes the raw head output `[C, H, W]` into `output`.
+    pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<()> {
+        let in_len = self.input_len();
+        if input.len() != in_len {
+            return Err(Error::ShapeMismatch { what: "input", expected: in_len, found: input.len() });
+        }
+        let out_len = self.output_len()?;
+        if output.len() != out_len {
+            return Err(Error::ShapeMismatch { what: "output", expected: out_len, found: output.len() });
+        }
+        if input.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput);
+        }
+        self.counters.start_run();
+        let l = self.layout;
+        let mut rest: &mut [f32] = &mut *self.scratch;
+        let x = take(&mut rest, l.x)?;
+        let mut wb = WeightBufs { w: take(&mut rest, l.wbuf)?, va: take(&mut rest, l.vbuf)?, vb: take(&mut rest, l.vbuf)? };
+        let shared = rest;
+        {
+            let mut r: &mut [f32] = &mut *shared;
+            let s = &l.encoder;
+            let mut w = EncoderWork {
+                image: take(&mut r, s.image)?,
+                patch: take(&mut r, s.patch)?,
+                a: take(&mut r, s.a)?,
+                qkv: take(&mut r, s.qkv)?,
+                att: take(&mut r, s.att)?,
+                att_scratch: take(&mut r, s.att_scratch)?,
+                moe: MoeWork {
+                    hidden: take(&mut r, s.hidden)?,
+                    gathered: take(&mut r, s.gathered)?,
+                    expert_out: take(&mut r, s.expert_out)?,
+                    gate: take(&mut r, s.gate)?,
+                    q_probs: take(&mut r, s.queue_probs)?,
+                    q_tokens: bytemuck::cast_slice_mut(take(&mut r, s.queue_tokens)?),
+                    q_offsets: bytemuck::cast_slice_mut(take(&mut r, s.queue_offsets)?),
+                },
+            };
+            encoder::encode(&self.bundle, self.task, input, x, &mut w, &mut wb, &mut self.counters)?;
+        }
+        let mut r: &mut [f32] = &mut *shared;
+        let s = &l.head;
+        let mut w = HeadWork { ping: take(&mut r, s.ping)?, pong: take(&mut r, s.pong)?, conv: take(&mut r, s.conv)? };
+        let channels = self.bundle.task(self.task)?.out_channels;
+        head::decode(&self.bundle, self.task, channels, x, &mut w, &mut wb, output)?;
+        self.counters.runs += 1;
+        Ok(())
+    }
+}
+
+/// Splits the first `n` words off `rest`.
+fn take<'s>(rest: &mut &'s mut [f32], n: usize) -> Result<&'s mut [f32]> {
+    let all = core::mem::take(rest);
+    let have = all.len();
+    let (head, tail) = all
+        .split_at_mut_checked(n)
+        .ok_or(Error::ScratchTooSmall { needed: n * 4, have: have * 4 })?;
+    *rest = tail;
+    Ok(head)
+}

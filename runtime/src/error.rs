@@ -1,0 +1,142 @@
+//! The one error type of the crate.
+
+use core::fmt;
+
+/// Everything that can go wrong in the runtime. Every error from outside bytes (bundles, inputs, task
+/// ids, frames) is one of these; nothing panics.
+///
+/// Helpers adding variants: add with a focused edit, a doc line each, and a `Display` arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes end before a structure they declare: `needed` bytes were required, `have` were given.
+    Truncated {
+        /// Bytes required.
+        needed: u64,
+        /// Bytes available.
+        have: u64,
+    },
+    /// The bytes do not start with the bundle magic.
+    BadMagic,
+    /// The bundle's format version is not one this runtime reads.
+    UnsupportedVersion {
+        /// Version found in the bytes.
+        found: u16,
+        /// Version this runtime reads.
+        supported: u16,
+    },
+    /// A CRC does not match: the bytes are corrupted.
+    CrcMismatch {
+        /// Which part failed (`"header"`, `"tensor table"`, `"weights"`).
+        part: &'static str,
+        /// CRC stored in the bytes.
+        stored: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
+    /// A header or table could not be decoded.
+    Malformed {
+        /// What could not be decoded.
+        what: &'static str,
+    },
+    /// The bundle decodes but contradicts itself or the model it describes.
+    Inconsistent {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A weight tensor's shape is not the one the model's hyperparameters require.
+    TensorShape {
+        /// Canonical index of the tensor.
+        index: u32,
+    },
+    /// A weight tensor's element type is not supported here.
+    UnsupportedDtype {
+        /// The stored type code.
+        code: u8,
+    },
+    /// A buffer is not aligned as required for zero-copy use.
+    Misaligned {
+        /// What is misaligned.
+        what: &'static str,
+        /// Required alignment in bytes.
+        align: usize,
+    },
+    /// A task index or name that the model does not have.
+    UnknownTask {
+        /// The index asked for (or `u32::MAX` for a name lookup).
+        task: u32,
+        /// Number of tasks in the model.
+        tasks: u32,
+    },
+    /// An input or output buffer has the wrong number of elements.
+    ShapeMismatch {
+        /// Which buffer.
+        what: &'static str,
+        /// Elements expected.
+        expected: usize,
+        /// Elements given.
+        found: usize,
+    },
+    /// The scratch buffer is smaller than the model needs.
+    ScratchTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        have: usize,
+    },
+    /// An input value is NaN or infinite.
+    NonFiniteInput,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Truncated { needed, have } => {
+                write!(f, "truncated: {needed} bytes needed, {have} available")
+            }
+            Error::BadMagic => write!(f, "not an m3rt bundle (bad magic bytes)"),
+            Error::UnsupportedVersion { found, supported } => {
+                write!(f, "bundle format version {found} is not supported (this runtime reads {supported})")
+            }
+            Error::CrcMismatch { part, stored, computed } => write!(
+                f,
+                "corrupted {part}: stored CRC {stored:#010x}, computed {computed:#010x}"
+            ),
+            Error::Malformed { what } => write!(f, "malformed {what}"),
+            Error::Inconsistent { what } => write!(f, "inconsistent bundle: {what}"),
+            Error::TensorShape { index } => {
+                write!(f, "weight tensor #{index} does not have the shape the model requires")
+            }
+            Error::UnsupportedDtype { code } => write!(f, "unsupported weight type code {code}"),
+            Error::Misaligned { what, align } => {
+                write!(f, "{what} must be aligned to {align} bytes")
+            }
+            Error::UnknownTask { task, tasks } if task == u32::MAX => {
+                write!(f, "unknown task name (the model has {tasks} tasks)")
+            }
+            Error::UnknownTask { task, tasks } => {
+                write!(f, "unknown task {task} (the model has tasks 0..{tasks})")
+            }
+            Error::ShapeMismatch { what, expected, found } => {
+                write!(f, "{what} has {found} elements, expected {expected}")
+            }
+            Error::ScratchTooSmall { needed, have } => {
+                write!(f, "scratch buffer too small: {needed} bytes needed, {have} given")
+            }
+            Error::NonFiniteInput => write!(f, "input contains NaN or infinite values"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Error {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{}", defmt::Debug2Format(self))
+    }
+}
+
+/// The crate's result type.
+pub type Result<T> = core::result::Result<T, Error>;

@@ -1,0 +1,98 @@
+//! The expert loop: every expert with a non-empty queue runs once over its whole queue.
+
+use super::router::Queues;
+use crate::bundle::TensorData;
+use crate::engine::counters::Counters;
+use crate::engine::weights::widen;
+use crate::kernels::{activation, gemm};
+use crate::Result;
+
+/// One MoE block's stacked expert tensors, straight from the bundle.
+#[derive(Clone, Copy)]
+pub struct ExpertWeights<'b> {
+    /// fc1 weights `[E, D, Dh]`.
+    pub w1: TensorData<'b>,
+    /// fc1 biases `[E, Dh]`.
+    pub b1: TensorData<'b>,
+    /// fc2 weights `[E, Dh, D]`.
+    pub w2: TensorData<'b>,
+    /// fc2 biases `[E, D]`.
+    pub b2: TensorData<'b>,
+}
+
+/// Scratch regions the expert loop works in.
+pub struct ExpertBuffers<'s> {
+    /// Gathered input rows, at least `T·D`.
+    pub gathered: &'s mut [f32],
+    /// Hidden activations, at least `T·Dh`.
+    pub hidden: &'s mut [f32],
+    /// One expert's output rows, at least `T·D`.
+    pub out: &'s mut [f32],
+    /// Widened weight matrix (f16 bundles), at least `D·Dh`.
+    pub wbuf: &'s mut [f32],
+    /// Widened bias (f16 bundles), at least `max(D, Dh)`.
+    pub vbuf: &'s mut [f32],
+}
+
+/// Computes `y += Σ_e Σ_{token in queue(e)} p · expert_e(a[token])` for the MoE block `block`.
+///
+/// `a` is the block's LayerNorm output `[T, D]`; `y` must be `[T, D]`. Only experts with a non-empty queue
+/// are read, each exactly once; `counters` records which and how many bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn run_experts(
+    a: &[f32],
+    d: usize,
+    dh: usize,
+    experts: usize,
+    weights: &ExpertWeights<'_>,
+    queues: &Queues<'_>,
+    bufs: &mut ExpertBuffers<'_>,
+    y: &mut [f32],
+    block: usize,
+    counters: &mut Counters,
+) -> Result<()> {
+    for e in 0..experts {
+        let (tokens, probs) = queues.queue(e);
+        let n = tokens.len();
+        if n == 0 {
+            continue;
+        }
+        // Gather the queued rows into a compact [n, D] block.
+        for (row, &tok) in bufs.gathered.chunks_exact_mut(d).zip(tokens) {
+            let t = tok as usize;
+            match a.get(t * d..(t + 1) * d) {
+                Some(src) => row.copy_from_slice(src),
+                None => return Err(crate::Error::Inconsistent { what: "queued token out of range" }),
+            }
+        }
+        let w1 = widen(weights.w1, e * d * dh..(e + 1) * d * dh, bufs.wbuf)?;
+        let b1 = widen(weights.b1, e * dh..(e + 1) * dh, bufs.vbuf)?;
+        let hidden = &mut bufs.hidden[..n * dh];
+        gemm::linear(&bufs.gathered[..n * d], n, w1, d, dh, Some(b1), hidden)?;
+        activation::gelu_inplace(hidden);
+        let w2 = widen(weights.w2, e * dh * d..(e + 1) * dh * d, bufs.wbuf)?;
+        let b2 = widen(weights.b2, e * d..(e + 1) * d, bufs.vbuf)?;
+        let out = &mut bufs.out[..n * d];
+        gemm::linear(hidden, n, w2, dh, d, Some(b2), out)?;
+        // Scatter-add, weighted by each token's gate probability.
+        for ((row, &tok), &p) in out.chunks_exact(d).zip(tokens).zip(probs) {
+            let t = tok as usize;
+            if let Some(dst) = y.get_mut(t * d..(t + 1) * d) {
+                for (o, v) in dst.iter_mut().zip(row) {
+                    *o += p * v;
+                }
+            }
+        }
+        let bytes = elem_bytes(weights.w1) * (2 * d * dh) + elem_bytes(weights.b1) * (dh + d);
+        counters.record_expert(block, e, bytes as u64);
+    }
+    Ok(())
+}
+
+/// Bytes per element of a stored tensor.
+fn elem_bytes(t: TensorData<'_>) -> usize {
+    match t {
+        TensorData::F32(_) => 4,
+        TensorData::F16(_) => 2,
+    }
+}

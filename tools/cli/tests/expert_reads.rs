@@ -1,0 +1,59 @@
+//! Only experts picked by some token are read, each once per layer: the engine's read counters against the
+//! routing the exporter's independent NumPy reference recorded (`golden/route_<task>_<i>.npy`,
+//! `[moe layers, T, k]`).
+
+mod common;
+
+use common::*;
+use m3rt::bundle::Bundle;
+use m3rt::engine::Engine;
+use m3rt_cli::convert::Precision;
+
+fn check(name: &str, precision: Precision) {
+    let Some(dir) = model_dir(name) else { return };
+    let bytes = bundle(&dir, precision);
+    let bundle = Bundle::parse(&bytes).unwrap();
+    let h = *bundle.hyper();
+    let (d, dh, e) = (h.dim as u64, h.expert_hidden as u64, h.experts);
+    let elem = if precision == Precision::F16 { 2 } else { 4 };
+    // fc1 + fc2 weights at the bundle's precision; biases are vectors and stay f32 in both precisions.
+    let per_expert = elem * 2 * d * dh + 4 * (dh + d);
+    let mut scratch = vec![0f32; bundle.scratch_floats()];
+    let mut engine = Engine::new(bundle, &mut scratch).unwrap();
+    let moe_blocks: Vec<u32> = (0..h.depth).filter(|&b| h.is_moe(b)).collect();
+    for i in 0..golden_inputs(&dir) {
+        let (_, input) = npy_f32(&dir.join(format!("golden/input_{i}.npy")));
+        for t in 0..bundle.task_count() {
+            let task = bundle.task(t).unwrap().name;
+            let (shape, route) = npy_i32(&dir.join(format!("golden/route_{task}_{i}.npy")));
+            assert_eq!(shape, [moe_blocks.len(), h.tokens() as usize, h.top_k as usize]);
+            engine.select_task(t).unwrap();
+            let mut out = vec![0f32; engine.output_len().unwrap()];
+            engine.run(&input, &mut out).unwrap();
+            let c = engine.counters();
+            let per_layer = route.len() / moe_blocks.len();
+            let mut expected_bytes = 0;
+            for (layer, &b) in moe_blocks.iter().enumerate() {
+                let picked = route[layer * per_layer..(layer + 1) * per_layer].iter().fold(0u64, |m, &x| m | 1 << x);
+                assert_eq!(c.experts_read[b as usize], picked, "{name}/{task}: block {b} read other experts");
+                assert_eq!(c.expert_loads[b as usize], picked.count_ones(), "{name}/{task}: block {b} loads");
+                assert!(picked.count_ones() <= e);
+                expected_bytes += u64::from(picked.count_ones()) * per_expert;
+            }
+            assert_eq!(c.expert_bytes, expected_bytes, "{name}/{task}: expert bytes read");
+            let all = moe_blocks.len() as u64 * u64::from(e) * per_expert;
+            println!("{name}/{task}/input {i}: read {expected_bytes} of {all} expert bytes");
+        }
+    }
+}
+
+#[test]
+fn micro_reads_only_picked_experts() {
+    check("micro", Precision::F32);
+    check("micro", Precision::F16);
+}
+
+#[test]
+fn m3vit_t_reads_only_picked_experts() {
+    check("m3vit-t", Precision::F32);
+}

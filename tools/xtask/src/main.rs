@@ -1,0 +1,66 @@
+//! Project automation: `cargo xtask ci` runs every check CI runs, from a fresh clone, installing what it
+//! needs (rustup targets, a Python venv with the exporter's packages).
+
+mod models;
+mod steps;
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+commands:
+  ci        everything CI runs: fmt, clippy, Python tests, model generation, all Rust tests, no_std builds
+  models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
+  venv      create or update the Python venv the exporter needs
+  nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
+  help      this text
+
+environment:
+  M3RT_CACHE   where the Python venv lives (default: ~/.cache/m3rt)
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    match cmd {
+        "ci" => ci(),
+        "models" => {
+            let py = models::venv()?;
+            models::generate_all(&py)
+        }
+        "venv" => models::venv().map(|_| ()),
+        "nostd" => steps::nostd(),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command '{other}'\n\n{HELP}"),
+    }
+}
+
+/// Every check, in the order that fails fastest.
+fn ci() -> Result<()> {
+    let start = Instant::now();
+    steps::timed("rustup targets", steps::targets)?;
+    steps::timed("cargo fmt --check", || steps::cargo(&["fmt", "--all", "--check"], &[]))?;
+    steps::timed("cargo clippy", || {
+        steps::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])
+    })?;
+    let py = steps::timed("python venv", models::venv)?;
+    steps::timed("python exporter tests", || models::python_tests(&py))?;
+    steps::timed("generate test models", || models::generate_all(&py))?;
+    let models_dir = models::out_dir()?;
+    let dir = models_dir.to_string_lossy().into_owned();
+    steps::timed("cargo test", || {
+        steps::cargo(
+            &["test", "--workspace"],
+            &[("M3RT_TEST_MODELS", dir.as_str()), ("M3RT_REQUIRE_TEST_MODELS", "1")],
+        )
+    })?;
+    steps::timed("no_std builds", steps::nostd)?;
+    println!("\nci: all steps passed in {:.0} s", start.elapsed().as_secs_f64());
+    Ok(())
+}

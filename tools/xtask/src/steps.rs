@@ -1,0 +1,61 @@
+//! Running commands and timing steps.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+/// The embedded targets the core must build for.
+pub const NO_STD_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "aarch64-unknown-none"];
+
+/// The workspace root (this crate lives in `tools/xtask`).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root exists")
+}
+
+/// Runs `f`, printing a header before and the elapsed time after.
+pub fn timed<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    println!("\n==> {name}");
+    let t = Instant::now();
+    let out = f().with_context(|| format!("step '{name}' failed"))?;
+    println!("<== {name}: ok in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+/// Runs a command in the workspace root, streaming its output; fails on a non-zero exit.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.current_dir(root()).status().with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} exited with {status}");
+    }
+    Ok(())
+}
+
+/// Runs `cargo <args>` with extra environment variables.
+pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// Installs the embedded targets (idempotent).
+pub fn targets() -> Result<()> {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add"]).args(NO_STD_TARGETS);
+    run(&mut cmd)
+}
+
+/// Builds the core with no default features for every embedded target.
+pub fn nostd() -> Result<()> {
+    for target in NO_STD_TARGETS {
+        cargo(&["build", "-p", "m3rt", "--no-default-features", "--target", target], &[])?;
+        cargo(&["build", "-p", "m3rt", "--no-default-features", "--features", "defmt", "--target", target], &[])?;
+    }
+    Ok(())
+}
