@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod error;
+pub mod kernels;
 pub mod model;
 
 pub use error::{Error, Result};

@@ -1,0 +1,215 @@
+//! 2-D convolution (one image, NCHW): a banded im2col feeding the GEMM, so scratch stays bounded however
+//! large the feature map is.
+
+use super::gemm::matmul;
+use super::need;
+use crate::{Error, Result};
+
+/// Largest im2col band, in floats (2 MiB), unless one output row alone needs more.
+const BAND_BUDGET: usize = 1 << 19;
+
+/// Output size of a convolution along one axis.
+pub const fn conv_out(size: usize, k: usize, stride: usize, pad: usize) -> usize {
+    if stride == 0 || size + 2 * pad < k {
+        0
+    } else {
+        (size + 2 * pad - k) / stride + 1
+    }
+}
+
+/// Output rows per im2col band.
+fn band_rows(cin: usize, k: usize, ho: usize, wo: usize) -> usize {
+    let row = cin * k * k * wo;
+    if row == 0 {
+        return 1;
+    }
+    (BAND_BUDGET / row).clamp(1, ho.max(1))
+}
+
+/// Scratch floats [`conv2d`] needs (zero for 1×1, stride 1, no padding: a plain GEMM).
+pub fn conv2d_scratch_len(cin: usize, h: usize, w: usize, _cout: usize, k: usize, stride: usize, pad: usize) -> usize {
+    let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
+    if k == 1 && stride == 1 && pad == 0 {
+        return 0;
+    }
+    cin * k * k * wo * band_rows(cin, k, ho, wo)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: Option<&[f32]>,
+    out: &[f32],
+) -> Result<(usize, usize)> {
+    if stride == 0 || k == 0 {
+        return Err(Error::ShapeMismatch { what: "conv stride/kernel", expected: 1, found: 0 });
+    }
+    let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
+    need("conv input", input.len(), cin * h * w)?;
+    need("conv weight", weight.len(), cout * cin * k * k)?;
+    need("conv output", out.len(), cout * ho * wo)?;
+    if let Some(b) = bias {
+        need("conv bias", b.len(), cout)?;
+    }
+    Ok((ho, wo))
+}
+
+/// `out[cout × ho × wo] = weight ⊛ input + bias`, zero padding `pad`, stride `stride`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<()> {
+    let (ho, wo) = check(input, cin, h, w, weight, cout, k, stride, pad, bias, out)?;
+    let plane = ho * wo;
+    for (c, row) in out.chunks_exact_mut(plane.max(1)).take(cout).enumerate() {
+        row.fill(bias.map_or(0.0, |b| b[c]));
+    }
+    if plane == 0 {
+        return Ok(());
+    }
+    let kk = cin * k * k;
+    if k == 1 && stride == 1 && pad == 0 {
+        return matmul(cout, cin, plane, weight, cin, input, plane, out, plane, true);
+    }
+    let band = band_rows(cin, k, ho, wo);
+    need("conv scratch", scratch.len(), kk * wo * band)?;
+    let mut y0 = 0;
+    while y0 < ho {
+        let rows = band.min(ho - y0);
+        let n = rows * wo;
+        let cols = &mut scratch[..kk * n];
+        // cols[(ci·k + ky)·k + kx][r·wo + x] = input[ci][(y0 + r)·s + ky − pad][x·s + kx − pad] or 0.
+        for ci in 0..cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let dst = &mut cols[((ci * k + ky) * k + kx) * n..][..n];
+                    for r in 0..rows {
+                        let iy = ((y0 + r) * stride + ky) as isize - pad as isize;
+                        let out_row = &mut dst[r * wo..(r + 1) * wo];
+                        if iy < 0 || iy as usize >= h {
+                            out_row.fill(0.0);
+                            continue;
+                        }
+                        let src = &input[ci * h * w + iy as usize * w..][..w];
+                        for (x, o) in out_row.iter_mut().enumerate() {
+                            let ix = (x * stride + kx) as isize - pad as isize;
+                            *o = if ix >= 0 && (ix as usize) < w { src[ix as usize] } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
+        matmul(cout, kk, n, weight, kk, cols, n, &mut out[y0 * wo..], plane, true)?;
+        y0 += rows;
+    }
+    Ok(())
+}
+
+/// The reference of [`conv2d`]: the definition, one output element at a time, f64 accumulation.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_ref(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> Result<()> {
+    let (ho, wo) = check(input, cin, h, w, weight, cout, k, stride, pad, bias, out)?;
+    for co in 0..cout {
+        for y in 0..ho {
+            for x in 0..wo {
+                let mut s = bias.map_or(0.0, |b| f64::from(b[co]));
+                for ci in 0..cin {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (iy, ix) = ((y * stride + ky) as isize - pad as isize, (x * stride + kx) as isize - pad as isize);
+                            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                let wv = weight[((co * cin + ci) * k + ky) * k + kx];
+                                s += f64::from(wv) * f64::from(input[(ci * h + iy as usize) * w + ix as usize]);
+                            }
+                        }
+                    }
+                }
+                out[(co * ho + y) * wo + x] = s as f32;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::testing::{assert_close, random_vec, Rng};
+
+    #[test]
+    fn three_by_three_by_hand() {
+        // A 3×3 box filter over [[1,2],[3,4]] with padding 1: every output sees the whole image → 10,
+        // plus bias 0.5.
+        let input = [1.0, 2.0, 3.0, 4.0];
+        let mut out = [0.0; 4];
+        let mut scratch = vec![0.0; conv2d_scratch_len(1, 2, 2, 1, 3, 1, 1)];
+        conv2d(&input, 1, 2, 2, &[1.0; 9], 1, 3, 1, 1, Some(&[0.5]), &mut out, &mut scratch).unwrap();
+        assert_eq!(out, [10.5; 4]);
+    }
+
+    #[test]
+    fn fast_matches_reference_on_random_shapes() {
+        let mut rng = Rng::new(5);
+        for _ in 0..25 {
+            let (cin, cout) = (rng.dim(1, 9), rng.dim(1, 9));
+            let (h, w) = (rng.dim(1, 13), rng.dim(1, 13));
+            let k = [1, 3, 2][rng.dim(0, 2)];
+            let (stride, pad) = (rng.dim(1, 2), rng.dim(0, k / 2 + 1));
+            let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
+            let input = random_vec(&mut rng, cin * h * w);
+            let weight = random_vec(&mut rng, cout * cin * k * k);
+            let bias = random_vec(&mut rng, cout);
+            let (mut fast, mut slow) = (vec![0.0; cout * ho * wo], vec![0.0; cout * ho * wo]);
+            let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, k, stride, pad)];
+            conv2d(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut fast, &mut scratch).unwrap();
+            conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut slow).unwrap();
+            assert_close(&fast, &slow, 1e-5);
+        }
+    }
+
+    #[test]
+    fn bands_cover_large_maps() {
+        // A map large enough that the band is smaller than the output height.
+        let (cin, h, w) = (64, 40, 256);
+        assert!(band_rows(cin, 3, h, w) < h);
+        let mut rng = Rng::new(6);
+        let input = random_vec(&mut rng, cin * h * w);
+        let weight = random_vec(&mut rng, 2 * cin * 9);
+        let (mut fast, mut slow) = (vec![0.0; 2 * h * w], vec![0.0; 2 * h * w]);
+        let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, 2, 3, 1, 1)];
+        conv2d(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut fast, &mut scratch).unwrap();
+        conv2d_ref(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut slow).unwrap();
+        assert_close(&fast, &slow, 1e-4);
+    }
+}

@@ -1,0 +1,257 @@
+//! Matrix multiplication: the naive reference and the fast path through `matrixmultiply::sgemm`.
+
+use super::need;
+use crate::Result;
+
+/// Checks that a row-major `rows × cols` matrix with row stride `ld` fits in `len` elements.
+fn fits(what: &'static str, len: usize, rows: usize, cols: usize, ld: usize) -> Result<()> {
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    if ld < cols {
+        return Err(crate::Error::ShapeMismatch { what, expected: cols, found: ld });
+    }
+    need(what, len, (rows - 1) * ld + cols)
+}
+
+/// `c[m×n] = a[m×k] · b[k×n] (+ c when accumulating)`, row-major with row strides `lda`, `ldb`, `ldc`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> Result<()> {
+    fits("matmul a", a.len(), m, k, lda)?;
+    fits("matmul b", b.len(), k, n, ldb)?;
+    fits("matmul c", c.len(), m, n, ldc)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            for row in c.chunks_mut(ldc).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return Ok(());
+    }
+    let beta = if accumulate { 1.0 } else { 0.0 };
+    // Safety: the three `fits` checks above prove that every element the strides address,
+    // (i·ld + j) for i < rows and j < cols, lies inside its slice; `c` is exclusively borrowed and does
+    // not alias `a` or `b`. Strides fit in isize because they index into existing slices.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            lda as isize,
+            1,
+            b.as_ptr(),
+            ldb as isize,
+            1,
+            beta,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+        );
+    }
+    Ok(())
+}
+
+/// A matrix view: element `(i, j)` of a `rows × cols` matrix is at `i·rs + j·cs`.
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl View {
+    /// Elements a slice must hold for every addressed element to be inside it.
+    fn extent(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// General strided `c = alpha·a·b + beta·c` with `a: m×k`, `b: k×n`, `c: m×n` given as views. `c`'s view
+/// must not address one element twice (it is checked that `rs ≥ cols·cs` or `cs ≥ rows·rs`).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    alpha: f32,
+    a: &[f32],
+    va: View,
+    b: &[f32],
+    vb: View,
+    beta: f32,
+    c: &mut [f32],
+    vc: View,
+) -> Result<()> {
+    let mismatch = |what| crate::Error::ShapeMismatch { what, expected: va.cols, found: vb.rows };
+    if va.cols != vb.rows || va.rows != vc.rows || vb.cols != vc.cols {
+        return Err(mismatch("gemm dimensions"));
+    }
+    need("gemm a", a.len(), va.extent())?;
+    need("gemm b", b.len(), vb.extent())?;
+    need("gemm c", c.len(), vc.extent())?;
+    let distinct = vc.rows <= 1 || vc.cols <= 1 || vc.rs >= vc.cols * vc.cs || vc.cs >= vc.rows * vc.rs;
+    if !distinct || (vc.cs == 0 && vc.cols > 1) || (vc.rs == 0 && vc.rows > 1) {
+        return Err(mismatch("gemm output view overlaps itself"));
+    }
+    if vc.rows == 0 || vc.cols == 0 {
+        return Ok(());
+    }
+    // Safety: the `need` checks prove that every element addressed by each view lies inside its slice;
+    // the output view addresses each element once (checked above) and `c` is exclusively borrowed, so it
+    // aliases neither `a` nor `b`. Strides index existing slices, so they fit in isize.
+    unsafe {
+        matrixmultiply::sgemm(
+            va.rows,
+            va.cols,
+            vb.cols,
+            alpha,
+            a.as_ptr(),
+            va.rs as isize,
+            va.cs as isize,
+            b.as_ptr(),
+            vb.rs as isize,
+            vb.cs as isize,
+            beta,
+            c.as_mut_ptr(),
+            vc.rs as isize,
+            vc.cs as isize,
+        );
+    }
+    Ok(())
+}
+
+/// The reference of [`matmul`]: a plain triple loop, accumulating in f64.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_ref(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> Result<()> {
+    fits("matmul a", a.len(), m, k, lda)?;
+    fits("matmul b", b.len(), k, n, ldb)?;
+    fits("matmul c", c.len(), m, n, ldc)?;
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0f64;
+            for p in 0..k {
+                s += f64::from(a[i * lda + p]) * f64::from(b[p * ldb + j]);
+            }
+            let dst = &mut c[i * ldc + j];
+            *dst = if accumulate { (f64::from(*dst) + s) as f32 } else { s as f32 };
+        }
+    }
+    Ok(())
+}
+
+/// `y[t×out] = x[t×in] · w[in×out] + bias`.
+pub fn linear(
+    x: &[f32],
+    t: usize,
+    w: &[f32],
+    in_: usize,
+    out: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) -> Result<()> {
+    need("linear y", y.len(), t * out)?;
+    let accumulate = match bias {
+        Some(b) => {
+            need("linear bias", b.len(), out)?;
+            for row in y.chunks_exact_mut(out.max(1)).take(t) {
+                row.copy_from_slice(&b[..out]);
+            }
+            true
+        }
+        None => false,
+    };
+    matmul(t, in_, out, x, in_, w, out, y, out, accumulate)
+}
+
+/// The reference of [`linear`].
+pub fn linear_ref(
+    x: &[f32],
+    t: usize,
+    w: &[f32],
+    in_: usize,
+    out: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) -> Result<()> {
+    matmul_ref(t, in_, out, x, in_, w, out, y, out, false)?;
+    if let Some(b) = bias {
+        need("linear bias", b.len(), out)?;
+        for row in y.chunks_exact_mut(out.max(1)).take(t) {
+            for (v, bb) in row.iter_mut().zip(b) {
+                *v += bb;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::testing::{assert_close, random_vec, Rng};
+
+    #[test]
+    fn two_by_two_by_hand() {
+        let (a, b) = ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]);
+        let mut c = [0.0; 4];
+        matmul(2, 2, 2, &a, 2, &b, 2, &mut c, 2, false).unwrap();
+        assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+        matmul(2, 2, 2, &a, 2, &b, 2, &mut c, 2, true).unwrap();
+        assert_eq!(c, [38.0, 44.0, 86.0, 100.0]);
+    }
+
+    #[test]
+    fn fast_matches_reference_on_random_shapes() {
+        let mut rng = Rng::new(1);
+        for _ in 0..40 {
+            let (t, i, o) = (rng.dim(1, 40), rng.dim(1, 70), rng.dim(1, 50));
+            let x = random_vec(&mut rng, t * i);
+            let w = random_vec(&mut rng, i * o);
+            let b = random_vec(&mut rng, o);
+            let (mut fast, mut slow) = (vec![0.0; t * o], vec![0.0; t * o]);
+            linear(&x, t, &w, i, o, Some(&b), &mut fast).unwrap();
+            linear_ref(&x, t, &w, i, o, Some(&b), &mut slow).unwrap();
+            assert_close(&fast, &slow, 1e-5);
+        }
+    }
+
+    #[test]
+    fn short_buffers_are_errors() {
+        let mut c = [0.0; 3];
+        assert!(matmul(2, 2, 2, &[0.0; 4], 2, &[0.0; 4], 2, &mut c, 2, false).is_err());
+        assert!(linear(&[0.0; 4], 2, &[0.0; 3], 2, 2, None, &mut [0.0; 4]).is_err());
+    }
+}

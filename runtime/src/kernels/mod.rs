@@ -1,0 +1,23 @@
+//! CPU kernels: one op family per file, each with a naive reference (`*_ref`) and a fast path tested
+//! against it. Everything works on caller-provided slices and never allocates.
+
+pub mod activation;
+pub mod attention;
+pub mod conv;
+pub mod convert;
+pub mod gemm;
+pub mod norm;
+pub mod patch;
+pub mod resize;
+#[cfg(test)]
+mod testing;
+
+use crate::{Error, Result};
+
+/// Checks that `buf` holds at least `needed` elements.
+pub(crate) fn need(what: &'static str, buf: usize, needed: usize) -> Result<()> {
+    if buf < needed {
+        return Err(Error::ShapeMismatch { what, expected: needed, found: buf });
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Row-wise LayerNorm with affine parameters.
+
+use super::need;
+use crate::Result;
+
+fn check(x: &[f32], rows: usize, cols: usize, gamma: &[f32], beta: &[f32], y: &[f32]) -> Result<()> {
+    need("layer_norm x", x.len(), rows * cols)?;
+    need("layer_norm y", y.len(), rows * cols)?;
+    need("layer_norm gamma", gamma.len(), cols)?;
+    need("layer_norm beta", beta.len(), cols)
+}
+
+/// `y = (x - mean) / sqrt(var + eps) · gamma + beta` over each row of `cols` values (two passes in f32,
+/// the mean first, so large offsets do not cancel).
+pub fn layer_norm(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    y: &mut [f32],
+) -> Result<()> {
+    check(x, rows, cols, gamma, beta, y)?;
+    if cols == 0 {
+        return Ok(());
+    }
+    for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)).take(rows) {
+        let mean = xr.iter().sum::<f32>() / cols as f32;
+        let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / cols as f32;
+        let inv = 1.0 / libm::sqrtf(var + eps);
+        for (((o, &v), g), b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+            *o = (v - mean) * inv * g + b;
+        }
+    }
+    Ok(())
+}
+
+/// The reference of [`layer_norm`], in f64.
+pub fn layer_norm_ref(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    y: &mut [f32],
+) -> Result<()> {
+    check(x, rows, cols, gamma, beta, y)?;
+    for r in 0..rows {
+        let xr = &x[r * cols..(r + 1) * cols];
+        let mean = xr.iter().map(|&v| f64::from(v)).sum::<f64>() / cols as f64;
+        let var = xr.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / cols as f64;
+        for c in 0..cols {
+            let n = (f64::from(xr[c]) - mean) / libm::sqrt(var + f64::from(eps));
+            y[r * cols + c] = (n * f64::from(gamma[c]) + f64::from(beta[c])) as f32;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::testing::{assert_close, random_vec, Rng};
+
+    #[test]
+    fn one_two_three_by_hand() {
+        // mean 2, variance 2/3: (x - 2)/sqrt(2/3) = ∓1.2247449, 0.
+        let mut y = [0.0; 3];
+        layer_norm(&[1.0, 2.0, 3.0], 1, 3, &[1.0; 3], &[0.0; 3], 0.0, &mut y).unwrap();
+        assert_close(&y, &[-1.2247449, 0.0, 1.2247449], 1e-6);
+        layer_norm(&[1.0, 2.0, 3.0], 1, 3, &[2.0; 3], &[1.0; 3], 0.0, &mut y).unwrap();
+        assert_close(&y, &[-1.4494898, 1.0, 3.4494898], 1e-6);
+    }
+
+    #[test]
+    fn fast_matches_reference_on_random_shapes() {
+        let mut rng = Rng::new(2);
+        for _ in 0..30 {
+            let (r, c) = (rng.dim(1, 20), rng.dim(1, 300));
+            let x: Vec<f32> = random_vec(&mut rng, r * c).iter().map(|v| v * 10.0 + 3.0).collect();
+            let (g, b) = (random_vec(&mut rng, c), random_vec(&mut rng, c));
+            let (mut fast, mut slow) = (vec![0.0; r * c], vec![0.0; r * c]);
+            layer_norm(&x, r, c, &g, &b, 1e-6, &mut fast).unwrap();
+            layer_norm_ref(&x, r, c, &g, &b, 1e-6, &mut slow).unwrap();
+            assert_close(&fast, &slow, 1e-5);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Bilinear resizing with `align_corners = false` (ONNX `Resize`, mode `linear`, `half_pixel`; PyTorch's
+//! `interpolate(..., align_corners=False)`): the source coordinate of output `i` is
+//! `(i + 0.5)·(in/out) − 0.5`, clamped to `[0, in − 1]`, and the right/bottom neighbour is clamped to the
+//! edge.
+
+use super::need;
+use crate::Result;
+
+/// Source index pair and weight of the second one, for output coordinate `i`.
+fn source(i: usize, inp: usize, out: usize) -> (usize, usize, f32) {
+    let scale = inp as f32 / out as f32;
+    let x = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (inp - 1) as f32);
+    let x0 = x as usize;
+    let x1 = (x0 + 1).min(inp - 1);
+    (x0, x1, x - x0 as f32)
+}
+
+fn check(input: &[f32], c: usize, h: usize, w: usize, out: &[f32], h2: usize, w2: usize) -> Result<()> {
+    need("resize input", input.len(), c * h * w)?;
+    need("resize output", out.len(), c * h2 * w2)?;
+    if (h == 0 || w == 0) && h2 * w2 > 0 {
+        return Err(crate::Error::ShapeMismatch { what: "resize input size", expected: 1, found: 0 });
+    }
+    Ok(())
+}
+
+/// Resizes `input [c × h × w]` into `out [c × h2 × w2]`.
+pub fn resize_bilinear(input: &[f32], c: usize, h: usize, w: usize, out: &mut [f32], h2: usize, w2: usize) -> Result<()> {
+    check(input, c, h, w, out, h2, w2)?;
+    for ch in 0..c {
+        let plane = &input[ch * h * w..(ch + 1) * h * w];
+        for y in 0..h2 {
+            let (y0, y1, ly) = source(y, h, h2);
+            let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+            let dst = &mut out[(ch * h2 + y) * w2..][..w2];
+            for (x, o) in dst.iter_mut().enumerate() {
+                let (x0, x1, lx) = source(x, w, w2);
+                let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
+                let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
+                *o = top + (bottom - top) * ly;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The reference of [`resize_bilinear`]: the four-neighbour weighted sum in f64.
+pub fn resize_bilinear_ref(input: &[f32], c: usize, h: usize, w: usize, out: &mut [f32], h2: usize, w2: usize) -> Result<()> {
+    check(input, c, h, w, out, h2, w2)?;
+    let src = |i: usize, n: usize, m: usize| -> (usize, usize, f64) {
+        let x = ((i as f64 + 0.5) * n as f64 / m as f64 - 0.5).clamp(0.0, (n - 1) as f64);
+        let x0 = x.floor() as usize;
+        (x0, (x0 + 1).min(n - 1), x - x0 as f64)
+    };
+    for ch in 0..c {
+        for y in 0..h2 {
+            let (y0, y1, ly) = src(y, h, h2);
+            for x in 0..w2 {
+                let (x0, x1, lx) = src(x, w, w2);
+                let at = |yy: usize, xx: usize| f64::from(input[(ch * h + yy) * w + xx]);
+                let v = at(y0, x0) * (1.0 - ly) * (1.0 - lx)
+                    + at(y0, x1) * (1.0 - ly) * lx
+                    + at(y1, x0) * ly * (1.0 - lx)
+                    + at(y1, x1) * ly * lx;
+                out[(ch * h2 + y) * w2 + x] = v as f32;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::testing::{assert_close, random_vec, Rng};
+
+    #[test]
+    fn two_by_two_doubled_by_hand() {
+        // Sources for 2 → 4: −0.25→0 (clamped), 0.25, 0.75, 1.25→1 (neighbour clamped).
+        let mut out = [0.0; 16];
+        resize_bilinear(&[0.0, 1.0, 2.0, 3.0], 1, 2, 2, &mut out, 4, 4).unwrap();
+        assert_close(&out[..4], &[0.0, 0.25, 0.75, 1.0], 1e-7);
+        assert_close(&out[4..8], &[0.5, 0.75, 1.25, 1.5], 1e-7);
+        assert_close(&out[12..], &[2.0, 2.25, 2.75, 3.0], 1e-7);
+    }
+
+    #[test]
+    fn fast_matches_reference_on_random_shapes() {
+        let mut rng = Rng::new(8);
+        for _ in 0..25 {
+            let (c, h, w) = (rng.dim(1, 3), rng.dim(1, 9), rng.dim(1, 9));
+            let (h2, w2) = (rng.dim(1, 20), rng.dim(1, 20));
+            let input = random_vec(&mut rng, c * h * w);
+            let (mut fast, mut slow) = (vec![0.0; c * h2 * w2], vec![0.0; c * h2 * w2]);
+            resize_bilinear(&input, c, h, w, &mut fast, h2, w2).unwrap();
+            resize_bilinear_ref(&input, c, h, w, &mut slow, h2, w2).unwrap();
+            assert_close(&fast, &slow, 1e-5);
+        }
+    }
+}
