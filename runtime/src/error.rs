@@ -86,6 +86,23 @@ pub enum Error {
     },
     /// An input value is NaN or infinite.
     NonFiniteInput,
+    /// A hyperparameter is out of range or contradicts another one (bundle header or writer input).
+    BadHyper {
+        /// The offending field of `Hyper`.
+        field: &'static str,
+    },
+    /// The model has no weight tensor at this canonical index or with this key.
+    UnknownTensor {
+        /// The canonical index asked for (or `u32::MAX` for a key the model has no slot for).
+        index: u32,
+        /// Number of tensors in the model.
+        count: u32,
+    },
+    /// A bundle being written lacks a weight tensor the model needs.
+    MissingTensor {
+        /// Canonical index of the missing tensor.
+        index: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -98,10 +115,9 @@ impl fmt::Display for Error {
             Error::UnsupportedVersion { found, supported } => {
                 write!(f, "bundle format version {found} is not supported (this runtime reads {supported})")
             }
-            Error::CrcMismatch { part, stored, computed } => write!(
-                f,
-                "corrupted {part}: stored CRC {stored:#010x}, computed {computed:#010x}"
-            ),
+            Error::CrcMismatch { part, stored, computed } => {
+                write!(f, "corrupted {part}: stored CRC {stored:#010x}, computed {computed:#010x}")
+            }
             Error::Malformed { what } => write!(f, "malformed {what}"),
             Error::Inconsistent { what } => write!(f, "inconsistent bundle: {what}"),
             Error::TensorShape { index } => {
@@ -124,6 +140,14 @@ impl fmt::Display for Error {
                 write!(f, "scratch buffer too small: {needed} bytes needed, {have} given")
             }
             Error::NonFiniteInput => write!(f, "input contains NaN or infinite values"),
+            Error::BadHyper { field } => write!(f, "invalid hyperparameter `{field}`"),
+            Error::UnknownTensor { index, count } if index == u32::MAX => {
+                write!(f, "the model has no such weight tensor (it has {count})")
+            }
+            Error::UnknownTensor { index, count } => {
+                write!(f, "unknown weight tensor #{index} (the model has tensors 0..{count})")
+            }
+            Error::MissingTensor { index } => write!(f, "weight tensor #{index} was never added"),
         }
     }
 }

@@ -5,8 +5,11 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod bundle;
+pub mod engine;
 pub mod error;
 pub mod kernels;
 pub mod model;
+pub mod moe;
 
 pub use error::{Error, Result};

@@ -194,10 +194,10 @@ impl Hyper {
         if self.in_chans != 3 {
             return Err("in_chans");
         }
-        if self.image_h % self.patch != 0 || self.image_w % self.patch != 0 {
+        if !self.image_h.is_multiple_of(self.patch) || !self.image_w.is_multiple_of(self.patch) {
             return Err("patch");
         }
-        if self.dim % self.heads != 0 {
+        if !self.dim.is_multiple_of(self.heads) {
             return Err("heads");
         }
         if self.depth > MAX_DEPTH || (self.depth < 64 && self.moe_blocks >> self.depth != 0) {
@@ -217,11 +217,12 @@ impl Hyper {
                 return Err("expert_hidden");
             }
         }
-        if self.tokens() % 48 == 0 {
+        if self.tokens().is_multiple_of(48) {
             // The reference head keeps the cls token in that case; no published model does it.
             return Err("tokens");
         }
-        if !(self.ln_eps > 0.0) || self.norm_std.iter().any(|s| !(*s > 0.0) || !s.is_finite()) {
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !positive(self.ln_eps) || !self.norm_std.iter().all(|s| positive(*s)) {
             return Err("ln_eps/norm_std");
         }
         if self.norm_mean.iter().any(|m| !m.is_finite()) {
@@ -365,9 +366,7 @@ pub fn expected_shape(h: &Hyper, key: TensorKey, task_channels: u32) -> Shape {
     let (e, dh) = (h.experts, h.expert_hidden);
     match key.kind {
         PatchW => Shape::new(&[d, h.in_chans, h.patch, h.patch]),
-        PatchB | ClsToken | Ln1G | Ln1B | ProjB | Ln2G | Ln2B | Fc2B | HeadLnG | HeadLnB => {
-            Shape::new(&[d])
-        }
+        PatchB | ClsToken | Ln1G | Ln1B | ProjB | Ln2G | Ln2B | Fc2B | HeadLnG | HeadLnB => Shape::new(&[d]),
         PosEmbed => Shape::new(&[h.tokens(), d]),
         QkvW => Shape::new(&[d, 3 * d]),
         QkvB => Shape::new(&[3 * d]),
@@ -407,10 +406,8 @@ const BLOCK_COMMON: [TensorKind; 8] = [
     TensorKind::Ln2G,
     TensorKind::Ln2B,
 ];
-const BLOCK_DENSE: [TensorKind; 4] =
-    [TensorKind::Fc1W, TensorKind::Fc1B, TensorKind::Fc2W, TensorKind::Fc2B];
-const BLOCK_MOE: [TensorKind; 4] =
-    [TensorKind::ExpW1, TensorKind::ExpB1, TensorKind::ExpW2, TensorKind::ExpB2];
+const BLOCK_DENSE: [TensorKind; 4] = [TensorKind::Fc1W, TensorKind::Fc1B, TensorKind::Fc2W, TensorKind::Fc2B];
+const BLOCK_MOE: [TensorKind; 4] = [TensorKind::ExpW1, TensorKind::ExpB1, TensorKind::ExpW2, TensorKind::ExpB2];
 /// Tensors per block (common part plus dense or MoE FFN).
 pub const TENSORS_PER_BLOCK: u32 = 12;
 /// Tensors before the first block: patch weight, patch bias, cls, pos.
@@ -474,7 +471,7 @@ pub fn canonical_key(h: &Hyper, i: u32) -> Option<TensorKey> {
         1 => TensorKey::head(HeadLnB, t, 0),
         _ => {
             let c = (j - 2) / 2;
-            let kind = if (j - 2) % 2 == 0 { HeadConvW } else { HeadConvB };
+            let kind = if (j - 2).is_multiple_of(2) { HeadConvW } else { HeadConvB };
             TensorKey::head(kind, t, c)
         }
     })

@@ -18,12 +18,7 @@ pub struct Counters {
 
 impl Default for Counters {
     fn default() -> Self {
-        Self {
-            expert_bytes: 0,
-            experts_read: [0; MAX_DEPTH as usize],
-            expert_loads: [0; MAX_DEPTH as usize],
-            runs: 0,
-        }
+        Self { expert_bytes: 0, experts_read: [0; MAX_DEPTH as usize], expert_loads: [0; MAX_DEPTH as usize], runs: 0 }
     }
 }
 

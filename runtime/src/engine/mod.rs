@@ -110,7 +110,8 @@ impl<'b, 's> Engine<'b, 's> {
         let l = self.layout;
         let mut rest: &mut [f32] = &mut *self.scratch;
         let x = take(&mut rest, l.x)?;
-        let mut wb = WeightBufs { w: take(&mut rest, l.wbuf)?, va: take(&mut rest, l.vbuf)?, vb: take(&mut rest, l.vbuf)? };
+        let mut wb =
+            WeightBufs { w: take(&mut rest, l.wbuf)?, va: take(&mut rest, l.vbuf)?, vb: take(&mut rest, l.vbuf)? };
         let shared = rest;
         {
             let mut r: &mut [f32] = &mut *shared;
@@ -148,9 +149,7 @@ impl<'b, 's> Engine<'b, 's> {
 fn take<'s>(rest: &mut &'s mut [f32], n: usize) -> Result<&'s mut [f32]> {
     let all = core::mem::take(rest);
     let have = all.len();
-    let (head, tail) = all
-        .split_at_mut_checked(n)
-        .ok_or(Error::ScratchTooSmall { needed: n * 4, have: have * 4 })?;
+    let (head, tail) = all.split_at_mut_checked(n).ok_or(Error::ScratchTooSmall { needed: n * 4, have: have * 4 })?;
     *rest = tail;
     Ok(head)
 }

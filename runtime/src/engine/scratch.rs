@@ -116,26 +116,18 @@ impl Layout {
             queue_offsets: e + 1,
         };
         let head = head_sizes(h, max_c);
-        let mut wbuf = [
-            d * 3 * u(h.patch) * u(h.patch),
-            t * d,
-            d * 3 * d,
-            d * u(h.mlp_hidden),
-            d * u(h.expert_hidden),
-            d * e,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
+        let mut wbuf =
+            [d * 3 * u(h.patch) * u(h.patch), t * d, d * 3 * d, d * u(h.mlp_hidden), d * u(h.expert_hidden), d * e]
+                .into_iter()
+                .max()
+                .unwrap_or(0);
         for j in 0..h.head_kind.conv_count() {
             let (cin, cout) = head_conv_channels(h, j, max_c);
             let kk = u(h.head_kind.conv_kernel(j));
             wbuf = wbuf.max(u(cin) * u(cout) * kk * kk);
         }
-        let vbuf = [3 * d, u(h.mlp_hidden), u(h.expert_hidden), u(h.head_width), u(max_c)]
-            .into_iter()
-            .max()
-            .unwrap_or(0);
+        let vbuf =
+            [3 * d, u(h.mlp_hidden), u(h.expert_hidden), u(h.head_width), u(max_c)].into_iter().max().unwrap_or(0);
         Layout { x: t * d, wbuf, vbuf, encoder, head }
     }
 

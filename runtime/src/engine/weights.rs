@@ -15,10 +15,11 @@ pub fn widen<'w, 'b: 'w>(data: TensorData<'b>, range: Range<usize>, buf: &'w mut
         TensorData::F32(s) => s.get(range).ok_or(Error::Inconsistent { what: "weight slice out of range" }),
         TensorData::F16(s) => {
             let src = s.get(range).ok_or(Error::Inconsistent { what: "weight slice out of range" })?;
+            let found = buf.len();
             let dst = buf.get_mut(..len).ok_or(Error::ShapeMismatch {
                 what: "weight widening buffer",
                 expected: len,
-                found: buf.len(),
+                found,
             })?;
             convert::f16_to_f32(src, dst)?;
             Ok(dst)

@@ -11,7 +11,7 @@ pub const fn attention_scratch_len(t: usize, _d: usize, _heads: usize) -> usize 
 }
 
 fn check(qkv: &[f32], t: usize, d: usize, heads: usize, out: &[f32]) -> Result<()> {
-    if heads == 0 || d % heads != 0 {
+    if heads == 0 || !d.is_multiple_of(heads) {
         return Err(crate::Error::ShapeMismatch { what: "attention heads", expected: d, found: heads });
     }
     need("attention qkv", qkv.len(), t * 3 * d)?;

@@ -147,7 +147,8 @@ pub fn conv2d_ref(
                 for ci in 0..cin {
                     for ky in 0..k {
                         for kx in 0..k {
-                            let (iy, ix) = ((y * stride + ky) as isize - pad as isize, (x * stride + kx) as isize - pad as isize);
+                            let (iy, ix) =
+                                ((y * stride + ky) as isize - pad as isize, (x * stride + kx) as isize - pad as isize);
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                                 let wv = weight[((co * cin + ci) * k + ky) * k + kx];
                                 s += f64::from(wv) * f64::from(input[(ci * h + iy as usize) * w + ix as usize]);

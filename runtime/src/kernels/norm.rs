@@ -50,7 +50,14 @@ pub fn layer_norm_ref(
     for r in 0..rows {
         let xr = &x[r * cols..(r + 1) * cols];
         let mean = xr.iter().map(|&v| f64::from(v)).sum::<f64>() / cols as f64;
-        let var = xr.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / cols as f64;
+        let var = xr
+            .iter()
+            .map(|&v| {
+                let t = f64::from(v) - mean;
+                t * t
+            })
+            .sum::<f64>()
+            / cols as f64;
         for c in 0..cols {
             let n = (f64::from(xr[c]) - mean) / libm::sqrt(var + f64::from(eps));
             y[r * cols + c] = (n * f64::from(gamma[c]) + f64::from(beta[c])) as f32;

@@ -7,16 +7,24 @@ use crate::{Error, Result};
 
 /// Scratch floats [`patch_embed`] needs: the image rearranged one patch per row.
 pub const fn patch_embed_scratch_len(c: usize, h: usize, w: usize, p: usize, _d: usize) -> usize {
-    if p == 0 {
-        0
-    } else {
-        (h / p) * (w / p) * c * p * p
+    match (h.checked_div(p), w.checked_div(p)) {
+        (Some(gh), Some(gw)) => gh * gw * c * p * p,
+        _ => 0,
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check(image: &[f32], c: usize, h: usize, w: usize, p: usize, weight: &[f32], bias: &[f32], out: &[f32]) -> Result<usize> {
-    if p == 0 || h % p != 0 || w % p != 0 {
+fn check(
+    image: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    p: usize,
+    weight: &[f32],
+    bias: &[f32],
+    out: &[f32],
+) -> Result<usize> {
+    if p == 0 || !h.is_multiple_of(p) || !w.is_multiple_of(p) {
         return Err(Error::ShapeMismatch { what: "patch size", expected: p, found: h });
     }
     let d = bias.len();
@@ -64,7 +72,16 @@ pub fn patch_embed(
 
 /// The reference of [`patch_embed`], straight from the definition.
 #[allow(clippy::too_many_arguments)]
-pub fn patch_embed_ref(image: &[f32], c: usize, h: usize, w: usize, p: usize, weight: &[f32], bias: &[f32], out: &mut [f32]) -> Result<()> {
+pub fn patch_embed_ref(
+    image: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    p: usize,
+    weight: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) -> Result<()> {
     let n = check(image, c, h, w, p, weight, bias, out)?;
     let (d, gw) = (bias.len(), w / p);
     for i in 0..n {
@@ -95,7 +112,18 @@ mod tests {
         // One 2×2 single-channel patch [1,2,3,4]; two filters: all ones (sum 10) and [1,0,0,-1] (−3).
         let mut out = [0.0; 2];
         let mut scratch = [0.0; 4];
-        patch_embed(&[1.0, 2.0, 3.0, 4.0], 1, 2, 2, 2, &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0], &[0.0, 1.0], &mut out, &mut scratch).unwrap();
+        patch_embed(
+            &[1.0, 2.0, 3.0, 4.0],
+            1,
+            2,
+            2,
+            2,
+            &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0],
+            &[0.0, 1.0],
+            &mut out,
+            &mut scratch,
+        )
+        .unwrap();
         assert_eq!(out, [10.0, -2.0]);
     }
 

@@ -25,7 +25,15 @@ fn check(input: &[f32], c: usize, h: usize, w: usize, out: &[f32], h2: usize, w2
 }
 
 /// Resizes `input [c × h × w]` into `out [c × h2 × w2]`.
-pub fn resize_bilinear(input: &[f32], c: usize, h: usize, w: usize, out: &mut [f32], h2: usize, w2: usize) -> Result<()> {
+pub fn resize_bilinear(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+    h2: usize,
+    w2: usize,
+) -> Result<()> {
     check(input, c, h, w, out, h2, w2)?;
     for ch in 0..c {
         let plane = &input[ch * h * w..(ch + 1) * h * w];
@@ -45,11 +53,19 @@ pub fn resize_bilinear(input: &[f32], c: usize, h: usize, w: usize, out: &mut [f
 }
 
 /// The reference of [`resize_bilinear`]: the four-neighbour weighted sum in f64.
-pub fn resize_bilinear_ref(input: &[f32], c: usize, h: usize, w: usize, out: &mut [f32], h2: usize, w2: usize) -> Result<()> {
+pub fn resize_bilinear_ref(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+    h2: usize,
+    w2: usize,
+) -> Result<()> {
     check(input, c, h, w, out, h2, w2)?;
     let src = |i: usize, n: usize, m: usize| -> (usize, usize, f64) {
         let x = ((i as f64 + 0.5) * n as f64 / m as f64 - 0.5).clamp(0.0, (n - 1) as f64);
-        let x0 = x.floor() as usize;
+        let x0 = libm::floor(x) as usize;
         (x0, (x0 + 1).min(n - 1), x - x0 as f64)
     };
     for ch in 0..c {

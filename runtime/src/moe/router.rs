@@ -40,10 +40,13 @@ pub fn top_k(p: &[f32], k: usize, out: &mut [u32; MAX_TOP_K as usize]) -> Result
             if e < 64 && chosen & (1 << e) != 0 {
                 continue;
             }
-            match best {
-                Some((_, bv)) if !(v > bv) => {}
-                Some(_) => best = Some((e, v)),
-                None => best = Some((e, v)),
+            // Strictly greater replaces, so ties keep the lower index and NaN never wins over a number.
+            let better = match best {
+                None => true,
+                Some((_, bv)) => v > bv || (bv.is_nan() && !v.is_nan()),
+            };
+            if better {
+                best = Some((e, v));
             }
         }
         let (e, _) = best.ok_or(Error::Inconsistent { what: "too few experts for top-k" })?;

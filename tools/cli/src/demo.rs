@@ -96,8 +96,18 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         };
         let read: u32 = engine.counters().experts_read.iter().map(|m| m.count_ones()).sum();
         let total = hyper.moe_count() * hyper.experts;
-        println!("{:<10} {:>4} {:>14.3} {:>18} {:>16}", info.name, c, times[times.len() / 2], diff, format!("{read}/{total}"));
-        let pic = picture::side_by_side(&picture::from_input(&input, h, w), &picture::draw_output(&output, c, h, w, info.post));
+        println!(
+            "{:<10} {:>4} {:>14.3} {:>18} {:>16}",
+            info.name,
+            c,
+            times[times.len() / 2],
+            diff,
+            format!("{read}/{total}")
+        );
+        let pic = picture::side_by_side(
+            &picture::from_input(&input, h, w),
+            &picture::draw_output(&output, c, h, w, info.post),
+        );
         let path = args.out.join(format!("{}.png", info.name));
         picture::write_png(&path, &pic)?;
     }

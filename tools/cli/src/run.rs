@@ -54,9 +54,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let (h, w) = (hyper.image_h as usize, hyper.image_w as usize);
     let mut scratch = vec![0f32; bundle.scratch_floats()];
     let mut engine = Engine::new(bundle, &mut scratch)?;
-    engine.select_task_by_name(&args.task).map_err(|_| {
-        anyhow!("the model has no task '{}'; its tasks are: {}", args.task, task_names(&bundle))
-    })?;
+    engine
+        .select_task_by_name(&args.task)
+        .map_err(|_| anyhow!("the model has no task '{}'; its tasks are: {}", args.task, task_names(&bundle)))?;
     let info = bundle.task(engine.task())?;
     let input = read_input(&args.input, h, w)?;
     let mut output = vec![0f32; engine.output_len()?];
@@ -86,7 +86,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         println!("raw output written to {}", raw.display());
     }
     if let Some(out) = &args.out {
-        let pic = picture::side_by_side(&picture::from_input(&input, h, w), &picture::draw_output(&output, c, h, w, info.post));
+        let pic = picture::side_by_side(
+            &picture::from_input(&input, h, w),
+            &picture::draw_output(&output, c, h, w, info.post),
+        );
         picture::write_png(out, &pic)?;
         println!("picture written to {}", out.display());
     }

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use m3rt::bundle::Bundle;
 use m3rt::engine::Engine;
+use m3rt::model::{TensorKey, TensorKind};
 use m3rt_cli::convert::Precision;
 
 fn check(name: &str, precision: Precision) {
@@ -14,10 +15,14 @@ fn check(name: &str, precision: Precision) {
     let bytes = bundle(&dir, precision);
     let bundle = Bundle::parse(&bytes).unwrap();
     let h = *bundle.hyper();
-    let (d, dh, e) = (h.dim as u64, h.expert_hidden as u64, h.experts);
-    let elem = if precision == Precision::F16 { 2 } else { 4 };
-    // fc1 + fc2 weights at the bundle's precision; biases are vectors and stay f32 in both precisions.
-    let per_expert = elem * 2 * d * dh + 4 * (dh + d);
+    let e = h.experts;
+    // One expert's share of its block's four stacked tensors, as stored (f16 bundles store the rank-2
+    // bias stacks as f16 too). Every MoE block has the same shapes, so the first one tells.
+    let first_moe = (0..h.depth).find(|&b| h.is_moe(b)).expect("an MoE block");
+    let per_expert: u64 = [TensorKind::ExpW1, TensorKind::ExpB1, TensorKind::ExpW2, TensorKind::ExpB2]
+        .into_iter()
+        .map(|k| bundle.tensor(TensorKey::block(k, first_moe)).unwrap().byte_len() as u64 / u64::from(e))
+        .sum();
     let mut scratch = vec![0f32; bundle.scratch_floats()];
     let mut engine = Engine::new(bundle, &mut scratch).unwrap();
     let moe_blocks: Vec<u32> = (0..h.depth).filter(|&b| h.is_moe(b)).collect();

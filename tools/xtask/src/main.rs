@@ -55,10 +55,7 @@ fn ci() -> Result<()> {
     let models_dir = models::out_dir()?;
     let dir = models_dir.to_string_lossy().into_owned();
     steps::timed("cargo test", || {
-        steps::cargo(
-            &["test", "--workspace"],
-            &[("M3RT_TEST_MODELS", dir.as_str()), ("M3RT_REQUIRE_TEST_MODELS", "1")],
-        )
+        steps::cargo(&["test", "--workspace"], &[("M3RT_TEST_MODELS", dir.as_str()), ("M3RT_REQUIRE_TEST_MODELS", "1")])
     })?;
     steps::timed("no_std builds", steps::nostd)?;
     println!("\nci: all steps passed in {:.0} s", start.elapsed().as_secs_f64());

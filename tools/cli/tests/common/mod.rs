@@ -69,7 +69,7 @@ pub fn tract_run(onnx: &Path, task: &str, input: &[f32], h: usize, w: usize) -> 
         .expect("tract loads the ONNX");
     let x = tract_ndarray::Array4::from_shape_vec((1, 3, h, w), input.to_vec()).unwrap().into_tensor();
     let out = model.run(tvec!(x.into())).expect("tract runs");
-    out[0].to_array_view::<f32>().unwrap().iter().copied().collect()
+    out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
 }
 
 /// Largest `|a - b| / max(1, |b|)`, the acceptance measure (bound 1e-4).

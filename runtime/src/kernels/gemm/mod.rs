@@ -1,4 +1,6 @@
-//! Matrix multiplication: the naive reference and the fast path through `matrixmultiply::sgemm`.
+//! Matrix multiplication: the naive reference and the fast, allocation-free blocked path.
+
+mod blocked;
 
 use super::need;
 use crate::Result;
@@ -43,27 +45,10 @@ pub fn matmul(
         return Ok(());
     }
     let beta = if accumulate { 1.0 } else { 0.0 };
-    // Safety: the three `fits` checks above prove that every element the strides address,
-    // (i·ld + j) for i < rows and j < cols, lies inside its slice; `c` is exclusively borrowed and does
-    // not alias `a` or `b`. Strides fit in isize because they index into existing slices.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            lda as isize,
-            1,
-            b.as_ptr(),
-            ldb as isize,
-            1,
-            beta,
-            c.as_mut_ptr(),
-            ldc as isize,
-            1,
-        );
-    }
+    let va = View { rows: m, cols: k, rs: lda, cs: 1 };
+    let vb = View { rows: k, cols: n, rs: ldb, cs: 1 };
+    let vc = View { rows: m, cols: n, rs: ldc, cs: 1 };
+    gemm_strided(1.0, a, va, b, vb, beta, c, vc)?;
     Ok(())
 }
 
@@ -118,28 +103,20 @@ pub fn gemm_strided(
     if vc.rows == 0 || vc.cols == 0 {
         return Ok(());
     }
-    // Safety: the `need` checks prove that every element addressed by each view lies inside its slice;
-    // the output view addresses each element once (checked above) and `c` is exclusively borrowed, so it
-    // aliases neither `a` nor `b`. Strides index existing slices, so they fit in isize.
-    unsafe {
-        matrixmultiply::sgemm(
-            va.rows,
-            va.cols,
-            vb.cols,
-            alpha,
-            a.as_ptr(),
-            va.rs as isize,
-            va.cs as isize,
-            b.as_ptr(),
-            vb.rs as isize,
-            vb.cs as isize,
-            beta,
-            c.as_mut_ptr(),
-            vc.rs as isize,
-            vc.cs as isize,
-        );
-    }
+    dispatch(alpha, a, va, b, vb, beta, c, vc);
     Ok(())
+}
+
+/// Runs the best GEMM build this CPU supports on checked views.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if blocked::has_avx2_fma() {
+        // Safety: AVX2 and FMA were detected on this CPU just above.
+        unsafe { blocked::gemm_avx2_fma(alpha, a, va, b, vb, beta, c, vc) };
+        return;
+    }
+    blocked::gemm::<blocked::Plain>(alpha, a, va, b, vb, beta, c, vc);
 }
 
 /// The reference of [`matmul`]: a plain triple loop, accumulating in f64.

@@ -1,0 +1,134 @@
+//! The zero-copy reader: [`Bundle`] and its O(1) accessors ([`Bundle::parse`] is in `parse.rs`).
+
+use core::fmt;
+
+use super::layout::TensorRecord;
+use super::TensorData;
+use crate::model::{self, Hyper, TaskInfo, TensorKey, MAX_TASKS};
+use crate::{Error, Result};
+
+/// A validated bundle borrowing its bytes: hyperparameters, tasks and zero-copy weight tensors.
+#[derive(Clone, Copy)]
+pub struct Bundle<'a> {
+    /// Exactly the bundle's bytes (trailing bytes after it are not included).
+    pub(super) bytes: &'a [u8],
+    /// The tensor table.
+    pub(super) table: &'a [u8],
+    pub(super) hyper: Hyper,
+    pub(super) tasks: [Option<TaskInfo<'a>>; MAX_TASKS],
+    pub(super) tensor_count: u32,
+    pub(super) scratch_floats: usize,
+    pub(super) max_out_channels: u32,
+    /// The weight section's start and end.
+    pub(super) weights: (usize, usize),
+}
+
+impl<'a> Bundle<'a> {
+    /// The model's hyperparameters (already checked).
+    pub fn hyper(&self) -> &Hyper {
+        &self.hyper
+    }
+
+    /// Number of tasks.
+    pub fn task_count(&self) -> u32 {
+        self.hyper.tasks
+    }
+
+    /// Task `t`, or [`Error::UnknownTask`].
+    pub fn task(&self, t: u32) -> Result<TaskInfo<'a>> {
+        usize::try_from(t)
+            .ok()
+            .and_then(|i| self.tasks.get(i).copied().flatten())
+            .ok_or(Error::UnknownTask { task: t, tasks: self.hyper.tasks })
+    }
+
+    /// The index of the task called `name`, or [`Error::UnknownTask`] with `task: u32::MAX`.
+    pub fn task_index(&self, name: &str) -> Result<u32> {
+        self.tasks
+            .iter()
+            .flatten()
+            .position(|t| t.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or(Error::UnknownTask { task: u32::MAX, tasks: self.hyper.tasks })
+    }
+
+    /// The tasks in index order.
+    pub fn tasks(&self) -> impl Iterator<Item = TaskInfo<'a>> + '_ {
+        self.tasks.iter().flatten().copied()
+    }
+
+    /// Number of weight tensors (`model::tensor_count(hyper)`).
+    pub fn tensor_count(&self) -> u32 {
+        self.tensor_count
+    }
+
+    /// The tensor `key` (O(1): its canonical index is computed, not searched), or
+    /// [`Error::UnknownTensor`] with `index: u32::MAX` when the model has no such tensor.
+    pub fn tensor(&self, key: TensorKey) -> Result<TensorData<'a>> {
+        let index = model::canonical_index(&self.hyper, key)
+            .ok_or(Error::UnknownTensor { index: u32::MAX, count: self.tensor_count })?;
+        self.tensor_at(index).map(|(_, data)| data)
+    }
+
+    /// The tensor at canonical `index` with its key, or [`Error::UnknownTensor`].
+    pub fn tensor_at(&self, index: u32) -> Result<(TensorKey, TensorData<'a>)> {
+        let unknown = Error::UnknownTensor { index, count: self.tensor_count };
+        if index >= self.tensor_count {
+            return Err(unknown);
+        }
+        let key = model::canonical_key(&self.hyper, index).ok_or(unknown)?;
+        let rec = TensorRecord::read(self.table, index)?;
+        Ok((key, self.data(&rec)?))
+    }
+
+    /// The tensor record at canonical `index` (for tools that show offsets), or
+    /// [`Error::UnknownTensor`].
+    pub fn record(&self, index: u32) -> Result<TensorRecord> {
+        if index >= self.tensor_count {
+            return Err(Error::UnknownTensor { index, count: self.tensor_count });
+        }
+        TensorRecord::read(self.table, index)
+    }
+
+    /// f32 elements of scratch memory the engine needs, as the converter computed it.
+    pub fn scratch_floats(&self) -> usize {
+        self.scratch_floats
+    }
+
+    /// The largest `out_channels` over the tasks.
+    pub fn max_out_channels(&self) -> u32 {
+        self.max_out_channels
+    }
+
+    /// Size of the weight section in bytes (tensor data and the padding between tensors).
+    pub fn weight_bytes(&self) -> usize {
+        self.weights.1.saturating_sub(self.weights.0)
+    }
+
+    /// Size of the whole bundle in bytes.
+    pub fn total_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The bundle's bytes, exactly (`total_bytes` long).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+impl fmt::Debug for Bundle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut tasks = [""; MAX_TASKS];
+        for (slot, t) in tasks.iter_mut().zip(self.tasks()) {
+            *slot = t.name;
+        }
+        f.debug_struct("Bundle")
+            .field("hyper", &self.hyper)
+            .field("tasks", &tasks.get(..self.tasks().count()).unwrap_or(&[]))
+            .field("tensor_count", &self.tensor_count)
+            .field("scratch_floats", &self.scratch_floats)
+            .field("weight_bytes", &self.weight_bytes())
+            .field("total_bytes", &self.total_bytes())
+            .finish()
+    }
+}

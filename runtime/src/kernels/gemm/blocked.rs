@@ -1,0 +1,124 @@
+//! A cache-blocked SGEMM that needs no allocator: B is packed one `KC × NR` panel at a time and A one
+//! `MR × KC` panel at a time into fixed arrays on the stack (16 KiB + 4 KiB), and a register-blocked
+//! micro-kernel accumulates `MR × NR` outputs. The same source is compiled twice on x86-64 with `std`:
+//! once portable, once with AVX2 + FMA, picked at run time.
+
+use super::View;
+
+/// Rows of C per micro-kernel call.
+pub const MR: usize = 4;
+/// Columns of C per micro-kernel call.
+pub const NR: usize = 16;
+/// Depth of one packed panel.
+pub const KC: usize = 256;
+
+/// How the micro-kernel multiplies and adds: plain `a·b + c`, or fused.
+pub trait MulAdd {
+    /// `a·b + c`.
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// Separate multiply and add (every target).
+pub struct Plain;
+impl MulAdd for Plain {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// Fused multiply-add (only used where the CPU has FMA).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub struct Fused;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+/// `c = alpha·a·b + beta·c` for views already checked to lie inside their slices and to match in shape.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
+    let (m, k, n) = (va.rows, va.cols, vb.cols);
+    // Scale C by beta first, so every K block can simply accumulate.
+    for i in 0..m {
+        for j in 0..n {
+            let at = i * vc.rs + j * vc.cs;
+            c[at] = if beta == 0.0 { 0.0 } else { beta * c[at] };
+        }
+    }
+    let mut bp = [0f32; KC * NR];
+    let mut ap = [0f32; KC * MR];
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = KC.min(k - p0);
+        let mut j0 = 0;
+        while j0 < n {
+            let nr = NR.min(n - j0);
+            // Pack B[p0.., j0..] into kc rows of NR (zero-padded) columns.
+            for p in 0..kc {
+                let row = &mut bp[p * NR..(p + 1) * NR];
+                for (j, slot) in row.iter_mut().enumerate() {
+                    *slot = if j < nr { b[(p0 + p) * vb.rs + (j0 + j) * vb.cs] } else { 0.0 };
+                }
+            }
+            let mut i0 = 0;
+            while i0 < m {
+                let mr = MR.min(m - i0);
+                // Pack A[i0.., p0..] into kc columns of MR (zero-padded) rows, alpha folded in.
+                for p in 0..kc {
+                    let col = &mut ap[p * MR..(p + 1) * MR];
+                    for (r, slot) in col.iter_mut().enumerate() {
+                        *slot = if r < mr { alpha * a[(i0 + r) * va.rs + (p0 + p) * va.cs] } else { 0.0 };
+                    }
+                }
+                let acc = micro_kernel::<M>(kc, &ap, &bp);
+                for (r, acc_row) in acc.iter().enumerate().take(mr) {
+                    for (j, v) in acc_row.iter().enumerate().take(nr) {
+                        c[(i0 + r) * vc.rs + (j0 + j) * vc.cs] += v;
+                    }
+                }
+                i0 += MR;
+            }
+            j0 += NR;
+        }
+        p0 += KC;
+    }
+}
+
+/// `MR × NR` accumulators over `kc` packed columns of A and rows of B.
+#[inline(always)]
+fn micro_kernel<M: MulAdd>(kc: usize, ap: &[f32; KC * MR], bp: &[f32; KC * NR]) -> [[f32; NR]; MR] {
+    let mut acc = [[0f32; NR]; MR];
+    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(NR)).take(kc) {
+        for r in 0..MR {
+            let av = a[r];
+            for j in 0..NR {
+                acc[r][j] = M::mul_add(av, b[j], acc[r][j]);
+            }
+        }
+    }
+    acc
+}
+
+/// The same GEMM compiled with AVX2 and FMA enabled.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_avx2_fma(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
+    gemm::<Fused>(alpha, a, va, b, vb, beta, c, vc)
+}
+
+/// True when the AVX2 + FMA build may run here (checked once).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub fn has_avx2_fma() -> bool {
+    use std::sync::OnceLock;
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    *DETECTED.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"))
+}

@@ -1,0 +1,87 @@
+//! `m3rt convert`: recognise the M³ViT computation in an ONNX graph (the form of `docs/onnx-form.md`) and
+//! write a bundle.
+//!
+//! The graph is read with tract-onnx's protobuf types. For each graph output (one per task) the converter
+//! walks from the image input to that output through the output's ancestor nodes, matching each stage
+//! (normalisation, patch embedding, blocks, head) from op types, attributes and constant shapes, never from
+//! names. The per-task findings must agree on every shared hyperparameter and shared weight; the bundle then
+//! holds the backbone once and one gate set plus head per task.
+
+mod assemble;
+mod block;
+mod embed;
+mod graph;
+mod head;
+mod moe;
+mod norm;
+mod ops;
+mod qkv;
+mod walk;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use m3rt::model::Hyper;
+use tract_onnx::prelude::Framework;
+
+pub use assemble::post_for;
+
+/// Weight precision in the bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// Every tensor as f32.
+    F32,
+    /// Matrices (rank ≥ 2) as f16; vectors (biases, LayerNorm, cls token) stay f32.
+    F16,
+}
+
+/// What a conversion produced.
+#[derive(Clone, Debug)]
+pub struct ConvertReport {
+    /// The model's hyperparameters.
+    pub hyper: Hyper,
+    /// Every task: name and output channels, in graph output order.
+    pub tasks: Vec<(String, u32)>,
+    /// Size of the bundle in bytes.
+    pub bytes: usize,
+    /// Number of weights (parameters) in the bundle.
+    pub params: u64,
+}
+
+/// Reads the ONNX with tract-onnx, recognises the M³ViT computation, returns the bundle bytes.
+pub fn convert_onnx(onnx_path: &Path, precision: Precision) -> Result<(Vec<u8>, ConvertReport)> {
+    let bytes = std::fs::read(onnx_path).with_context(|| format!("reading {}", onnx_path.display()))?;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("{} is not a readable ONNX protobuf: {e}", onnx_path.display()))?;
+    drop(bytes);
+    let g = graph::Graph::new(proto)?;
+    let mut tasks = Vec::with_capacity(g.outputs.len());
+    for out in &g.outputs {
+        let mut w = walk::Walk::new(&g, out);
+        walk_task(&mut w).with_context(|| format!("cannot place the graph as an M³ViT (task output '{out}')"))?;
+        tasks.push((out.clone(), w.found));
+    }
+    let hyper = assemble::hyper(&tasks)?;
+    let (bundle, params) = assemble::write(&hyper, &tasks, precision)?;
+    let report = ConvertReport {
+        hyper,
+        tasks: tasks.iter().map(|(n, f)| (n.clone(), f.head.map_or(0, |h| h.2))).collect(),
+        bytes: bundle.len(),
+        params,
+    };
+    Ok((bundle, report))
+}
+
+fn walk_task(w: &mut walk::Walk<'_>) -> Result<()> {
+    let x = embed::embedding(w)?;
+    let x = block::blocks(w, x)?;
+    head::head(w, x)
+}
+
+/// Same, then writes the bundle file.
+pub fn convert_file(onnx_path: &Path, out: &Path, precision: Precision) -> Result<ConvertReport> {
+    let (bytes, report) = convert_onnx(onnx_path, precision)?;
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(report)
+}
