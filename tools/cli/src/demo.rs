@@ -109,7 +109,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
             &picture::draw_output(&output, c, h, w, info.post),
         );
         let path = args.out.join(format!("{}.png", info.name));
-        picture::write_png(&path, &pic)?;
+        picture::write_png(&path, &picture::enlarged(&pic, 192))?;
     }
     let t = Instant::now();
     let switches = 100_000u32;

@@ -150,3 +150,21 @@ fn colour_map(t: f32) -> [u8; 3] {
     let mix = |c: usize| (STOPS[i][c] * (1.0 - f) + STOPS[i + 1][c] * f).round() as u8;
     [mix(0), mix(1), mix(2)]
 }
+
+/// The image enlarged by a whole factor (nearest neighbour) so that it is at least `min_h` pixels tall;
+/// small models make pictures too small to see.
+pub fn enlarged(img: &Rgb, min_h: usize) -> Rgb {
+    let f = min_h.div_ceil(img.h.max(1)).max(1);
+    if f == 1 {
+        return Rgb { w: img.w, h: img.h, data: img.data.clone() };
+    }
+    let (w, h) = (img.w * f, img.h * f);
+    let mut data = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let at = ((y / f) * img.w + x / f) * 3;
+            data.extend_from_slice(&img.data[at..at + 3]);
+        }
+    }
+    Rgb { w, h, data }
+}

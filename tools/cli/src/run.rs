@@ -90,7 +90,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             &picture::from_input(&input, h, w),
             &picture::draw_output(&output, c, h, w, info.post),
         );
-        picture::write_png(out, &pic)?;
+        picture::write_png(out, &picture::enlarged(&pic, 192))?;
         println!("picture written to {}", out.display());
     }
     Ok(())
