@@ -68,6 +68,11 @@ fn tiny_light_head_matches_onnxruntime_and_tract() {
 }
 
 #[test]
+fn sparse_route_top1_matches_onnxruntime_and_tract() {
+    check_model("sparse-route");
+}
+
+#[test]
 fn m3vit_t_matches_onnxruntime_and_tract() {
     check_model("m3vit-t");
 }

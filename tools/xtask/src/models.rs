@@ -11,7 +11,7 @@ use crate::steps::{root, run};
 const PACKAGES: [&str; 4] = ["numpy", "onnx", "onnxruntime", "safetensors"];
 
 /// Models generated at test time (never committed): config name.
-const GENERATED: [&str; 2] = ["tiny-light", "m3vit-t"];
+const GENERATED: [&str; 3] = ["tiny-light", "sparse-route", "m3vit-t"];
 
 fn cache_dir() -> Result<PathBuf> {
     if let Ok(dir) = std::env::var("M3RT_CACHE") {
