@@ -166,7 +166,7 @@ pub fn conv2d_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, random_vec, Rng};
+    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, Rng};
 
     #[test]
     fn three_by_three_by_hand() {
@@ -177,27 +177,64 @@ mod tests {
         let mut scratch = vec![0.0; conv2d_scratch_len(1, 2, 2, 1, 3, 1, 1)];
         conv2d(&input, 1, 2, 2, &[1.0; 9], 1, 3, 1, 1, Some(&[0.5]), &mut out, &mut scratch).unwrap();
         assert_eq!(out, [10.5; 4]);
+        // Only the middle-right tap set, padding 1: each output is its right neighbour (0 past the edge).
+        let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        let mut tap = [0.0; 9];
+        tap[5] = 1.0;
+        let mut out = [0.0; 9];
+        let mut scratch = vec![0.0; conv2d_scratch_len(1, 3, 3, 1, 3, 1, 1)];
+        conv2d(&image, 1, 3, 3, &tap, 1, 3, 1, 1, None, &mut out, &mut scratch).unwrap();
+        assert_eq!(out, [2.0, 3.0, 0.0, 5.0, 6.0, 0.0, 8.0, 9.0, 0.0]);
+        // Corners +1 / −1, stride 2, no padding: one output, 1 − 9.
+        let corners = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0];
+        let mut scratch = vec![0.0; conv2d_scratch_len(1, 3, 3, 1, 3, 2, 0)];
+        conv2d(&image, 1, 3, 3, &corners, 1, 3, 2, 0, None, &mut out[..1], &mut scratch).unwrap();
+        assert_eq!(out[0], -8.0);
+        // 1×1 over two channels [1, 2] and [3, 4] with weights [2, −1]: 2a − b, no scratch.
+        assert_eq!(conv2d_scratch_len(2, 1, 2, 1, 1, 1, 0), 0);
+        conv2d(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2, &[2.0, -1.0], 1, 1, 1, 0, Some(&[0.5]), &mut out[..2], &mut []).unwrap();
+        assert_eq!(out[..2], [-0.5, 0.5]);
     }
 
     #[test]
-    fn fast_matches_reference_on_random_shapes() {
-        let mut rng = Rng::new(5);
-        for _ in 0..25 {
-            let (cin, cout) = (rng.dim(1, 9), rng.dim(1, 9));
-            let (h, w) = (rng.dim(1, 13), rng.dim(1, 13));
-            let k = [1, 3, 2][rng.dim(0, 2)];
-            let (stride, pad) = (rng.dim(1, 2), rng.dim(0, k / 2 + 1));
+    fn wrong_lengths_are_errors() {
+        let mut out = [0.0; 4];
+        let img = [0.0; 4];
+        assert!(conv2d(&img, 1, 2, 2, &[0.0; 9], 1, 3, 1, 1, None, &mut out, &mut []).is_err());
+        assert!(conv2d(&img, 1, 2, 2, &[0.0; 8], 1, 3, 1, 1, None, &mut out, &mut [0.0; 36]).is_err());
+        assert!(conv2d(&img[..3], 1, 2, 2, &[0.0; 9], 1, 3, 1, 1, None, &mut out, &mut [0.0; 36]).is_err());
+        assert!(conv2d(&img, 1, 2, 2, &[0.0; 9], 1, 3, 1, 1, Some(&[]), &mut out, &mut [0.0; 36]).is_err());
+        assert!(conv2d(&img, 1, 2, 2, &[0.0; 9], 1, 3, 0, 1, None, &mut out, &mut [0.0; 36]).is_err());
+        assert!(conv2d_ref(&img, 1, 2, 2, &[0.0; 9], 1, 3, 1, 1, None, &mut out[..3]).is_err());
+    }
+
+    fast_vs_ref!(
+        fast_matches_reference,
+        cases = 48,
+        (
+            cin in 1usize..=9,
+            cout in 1usize..=9,
+            h in 1usize..=13,
+            w in 1usize..=13,
+            k in 1usize..=3,
+            stride in 1usize..=2,
+            pad in 0usize..=2
+        ),
+        |rng| {
             let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
-            let input = random_vec(&mut rng, cin * h * w);
-            let weight = random_vec(&mut rng, cout * cin * k * k);
-            let bias = random_vec(&mut rng, cout);
+            let input = random_vec(rng, cin * h * w);
+            let weight = random_vec(rng, cout * cin * k * k);
+            let bias = random_vec(rng, cout);
             let (mut fast, mut slow) = (vec![0.0; cout * ho * wo], vec![0.0; cout * ho * wo]);
             let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, k, stride, pad)];
             conv2d(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut fast, &mut scratch).unwrap();
             conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut slow).unwrap();
             assert_close(&fast, &slow, 1e-5);
+            conv2d(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut fast, &mut scratch).unwrap();
+            conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut slow).unwrap();
+            assert_close(&fast, &slow, 1e-5);
         }
-    }
+    );
 
     #[test]
     fn bands_cover_large_maps() {

@@ -21,3 +21,13 @@ pub(crate) fn need(what: &'static str, buf: usize, needed: usize) -> Result<()> 
     }
     Ok(())
 }
+
+/// Rows per band: `fit` clamped to `[1, total]` (at least 1 even when `total` is 0).
+pub(crate) const fn band_clamp(fit: usize, total: usize) -> usize {
+    let rows = if fit < total { fit } else { total };
+    if rows == 0 {
+        1
+    } else {
+        rows
+    }
+}

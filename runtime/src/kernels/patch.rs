@@ -2,14 +2,27 @@
 //! order), as ONNX `Conv → Reshape → Transpose` produces it.
 
 use super::gemm::{gemm_strided, View};
-use super::need;
+use super::{band_clamp, need};
 use crate::{Error, Result};
 
-/// Scratch floats [`patch_embed`] needs: the image rearranged one patch per row.
+/// Budget of the rearranged-patch band, in floats (1 MiB), unless one row of patches alone needs more.
+const BAND_BUDGET: usize = 1 << 18;
+
+/// Rows of patches rearranged at once.
+const fn band_rows(c: usize, h: usize, w: usize, p: usize) -> usize {
+    let (Some(gh), Some(gw)) = (h.checked_div(p), w.checked_div(p)) else { return 1 };
+    match (BAND_BUDGET).checked_div(gw * c * p * p) {
+        Some(fit) => band_clamp(fit, gh),
+        None => band_clamp(gh, gh),
+    }
+}
+
+/// Scratch floats [`patch_embed`] needs: `band` rows of patches, one patch per row:
+/// `band · (w/p) · c·p·p` with `band = clamp(2^18 / ((w/p)·c·p·p), 1, h/p)`.
 pub const fn patch_embed_scratch_len(c: usize, h: usize, w: usize, p: usize, _d: usize) -> usize {
-    match (h.checked_div(p), w.checked_div(p)) {
-        (Some(gh), Some(gw)) => gh * gw * c * p * p,
-        _ => 0,
+    match w.checked_div(p) {
+        Some(gw) => band_rows(c, h, w, p) * gw * c * p * p,
+        None => 0,
     }
 }
 
@@ -50,24 +63,36 @@ pub fn patch_embed(
 ) -> Result<()> {
     let n = check(image, c, h, w, p, weight, bias, out)?;
     let (d, kk, gw) = (bias.len(), c * p * p, w / p);
-    need("patch scratch", scratch.len(), n * kk)?;
-    for i in 0..n {
-        let (py, px) = (i / gw, i % gw);
-        for ch in 0..c {
-            for y in 0..p {
-                let src = &image[(ch * h + py * p + y) * w + px * p..][..p];
-                scratch[i * kk + (ch * p + y) * p..][..p].copy_from_slice(src);
-            }
+    let band = band_rows(c, h, w, p);
+    need("patch scratch", scratch.len(), band * gw * kk)?;
+    if d > 0 {
+        for row in out.chunks_exact_mut(d).take(n) {
+            row.copy_from_slice(bias);
         }
     }
-    for row in out.chunks_exact_mut(d.max(1)).take(n) {
-        row.copy_from_slice(bias);
+    let gh = h / p;
+    let mut py0 = 0;
+    while py0 < gh {
+        let rows = band.min(gh - py0);
+        // scratch[i][(ch·p + y)·p + x] = image[ch][py·p + y][px·p + x] for patch i = (py − py0)·gw + px.
+        for (i, patch) in scratch.chunks_exact_mut(kk).take(rows * gw).enumerate() {
+            let (py, px) = (py0 + i / gw, i % gw);
+            for ch in 0..c {
+                for y in 0..p {
+                    let src = &image[(ch * h + py * p + y) * w + px * p..][..p];
+                    patch[(ch * p + y) * p..][..p].copy_from_slice(src);
+                }
+            }
+        }
+        // out rows of this band += patches · weightᵀ: the weight read with swapped strides.
+        let np = rows * gw;
+        let va = View { rows: np, cols: kk, rs: kk, cs: 1 };
+        let vb = View { rows: kk, cols: d, rs: 1, cs: kk };
+        let vc = View { rows: np, cols: d, rs: d, cs: 1 };
+        gemm_strided(1.0, &scratch[..np * kk], va, weight, vb, 1.0, &mut out[py0 * gw * d..], vc)?;
+        py0 += rows;
     }
-    // out = patches · weightᵀ: the weight read with swapped strides.
-    let va = View { rows: n, cols: kk, rs: kk, cs: 1 };
-    let vb = View { rows: kk, cols: d, rs: 1, cs: kk };
-    let vc = View { rows: n, cols: d, rs: d, cs: 1 };
-    gemm_strided(1.0, &scratch[..n * kk], va, weight, vb, 1.0, out, vc)
+    Ok(())
 }
 
 /// The reference of [`patch_embed`], straight from the definition.
@@ -105,7 +130,7 @@ pub fn patch_embed_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, random_vec, Rng};
+    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec};
 
     #[test]
     fn one_patch_by_hand() {
@@ -125,22 +150,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, [10.0, -2.0]);
+        assert_eq!(patch_embed_scratch_len(3, 480, 640, 16, 384), 8 * 40 * 768);
+        assert!(patch_embed(&[0.0; 6], 1, 2, 3, 2, &[0.0; 8], &[0.0; 2], &mut out, &mut scratch).is_err());
     }
 
-    #[test]
-    fn fast_matches_reference_on_random_shapes() {
-        let mut rng = Rng::new(7);
-        for _ in 0..15 {
-            let (c, p, d) = (rng.dim(1, 3), rng.dim(1, 5), rng.dim(1, 20));
-            let (h, w) = (p * rng.dim(1, 4), p * rng.dim(1, 4));
-            let n = (h / p) * (w / p);
-            let image = random_vec(&mut rng, c * h * w);
-            let (weight, bias) = (random_vec(&mut rng, d * c * p * p), random_vec(&mut rng, d));
+    fast_vs_ref!(
+        fast_matches_reference,
+        cases = 32,
+        (
+            c in 1usize..=3,
+            p in 1usize..=5,
+            d in 1usize..=20,
+            gh in 1usize..=4,
+            gw in 1usize..=4
+        ),
+        |rng| {
+            let (h, w, n) = (p * gh, p * gw, gh * gw);
+            let image = random_vec(rng, c * h * w);
+            let (weight, bias) = (random_vec(rng, d * c * p * p), random_vec(rng, d));
             let (mut fast, mut slow) = (vec![0.0; n * d], vec![0.0; n * d]);
             let mut scratch = vec![0.0; patch_embed_scratch_len(c, h, w, p, d)];
             patch_embed(&image, c, h, w, p, &weight, &bias, &mut fast, &mut scratch).unwrap();
             patch_embed_ref(&image, c, h, w, p, &weight, &bias, &mut slow).unwrap();
             assert_close(&fast, &slow, 1e-5);
+            assert!(patch_embed(&image, c, h, w, p, &weight, &bias, &mut fast, &mut scratch[1..]).is_err());
         }
-    }
+    );
 }

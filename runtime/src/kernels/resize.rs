@@ -6,9 +6,12 @@
 use super::need;
 use crate::Result;
 
-/// Source index pair and weight of the second one, for output coordinate `i`.
-fn source(i: usize, inp: usize, out: usize) -> (usize, usize, f32) {
-    let scale = inp as f32 / out as f32;
+/// Output columns whose source coordinates are computed once and reused for every channel and row.
+const CHUNK: usize = 128;
+
+/// Source index pair and weight of the second one, for output coordinate `i` (`scale = in/out`).
+#[inline]
+fn source(i: usize, inp: usize, scale: f32) -> (usize, usize, f32) {
     let x = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (inp - 1) as f32);
     let x0 = x as usize;
     let x1 = (x0 + 1).min(inp - 1);
@@ -24,7 +27,8 @@ fn check(input: &[f32], c: usize, h: usize, w: usize, out: &[f32], h2: usize, w2
     Ok(())
 }
 
-/// Resizes `input [c × h × w]` into `out [c × h2 × w2]`.
+/// Resizes `input [c × h × w]` into `out [c × h2 × w2]` (f32 weights; column coordinates computed once
+/// per chunk of `CHUNK` output columns).
 pub fn resize_bilinear(
     input: &[f32],
     c: usize,
@@ -35,17 +39,27 @@ pub fn resize_bilinear(
     w2: usize,
 ) -> Result<()> {
     check(input, c, h, w, out, h2, w2)?;
-    for ch in 0..c {
-        let plane = &input[ch * h * w..(ch + 1) * h * w];
-        for y in 0..h2 {
-            let (y0, y1, ly) = source(y, h, h2);
-            let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
-            let dst = &mut out[(ch * h2 + y) * w2..][..w2];
-            for (x, o) in dst.iter_mut().enumerate() {
-                let (x0, x1, lx) = source(x, w, w2);
-                let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
-                let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
-                *o = top + (bottom - top) * ly;
+    if c == 0 || h2 == 0 || w2 == 0 {
+        return Ok(());
+    }
+    let (sy, sx) = (h as f32 / h2 as f32, w as f32 / w2 as f32);
+    let (mut xs0, mut xs1, mut lxs) = ([0usize; CHUNK], [0usize; CHUNK], [0f32; CHUNK]);
+    for x_start in (0..w2).step_by(CHUNK) {
+        let n = CHUNK.min(w2 - x_start);
+        for i in 0..n {
+            (xs0[i], xs1[i], lxs[i]) = source(x_start + i, w, sx);
+        }
+        for ch in 0..c {
+            let plane = &input[ch * h * w..(ch + 1) * h * w];
+            for y in 0..h2 {
+                let (y0, y1, ly) = source(y, h, sy);
+                let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+                let dst = &mut out[(ch * h2 + y) * w2 + x_start..][..n];
+                for (((o, &x0), &x1), &lx) in dst.iter_mut().zip(&xs0[..n]).zip(&xs1[..n]).zip(&lxs[..n]) {
+                    let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
+                    let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
+                    *o = top + (bottom - top) * ly;
+                }
             }
         }
     }
@@ -88,7 +102,7 @@ pub fn resize_bilinear_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, random_vec, Rng};
+    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec};
 
     #[test]
     fn two_by_two_doubled_by_hand() {
@@ -101,16 +115,34 @@ mod tests {
     }
 
     #[test]
-    fn fast_matches_reference_on_random_shapes() {
-        let mut rng = Rng::new(8);
-        for _ in 0..25 {
-            let (c, h, w) = (rng.dim(1, 3), rng.dim(1, 9), rng.dim(1, 9));
-            let (h2, w2) = (rng.dim(1, 20), rng.dim(1, 20));
-            let input = random_vec(&mut rng, c * h * w);
+    fn identity_and_single_pixel() {
+        // Same size: the identity. One output pixel from 2×2: source 0.5 → the mean.
+        let input = [0.0, 1.0, 2.0, 3.0];
+        let mut out = [0.0; 4];
+        resize_bilinear(&input, 1, 2, 2, &mut out, 2, 2).unwrap();
+        assert_eq!(out, input);
+        resize_bilinear(&input, 1, 2, 2, &mut out[..1], 1, 1).unwrap();
+        assert_eq!(out[0], 1.5);
+        assert!(resize_bilinear(&input, 1, 2, 2, &mut out, 3, 3).is_err());
+        assert!(resize_bilinear(&[], 1, 0, 2, &mut out, 1, 1).is_err());
+    }
+
+    fast_vs_ref!(
+        fast_matches_reference,
+        cases = 48,
+        (
+            c in 1usize..=3,
+            h in 1usize..=9,
+            w in 1usize..=9,
+            h2 in 1usize..=20,
+            w2 in 1usize..=300
+        ),
+        |rng| {
+            let input = random_vec(rng, c * h * w);
             let (mut fast, mut slow) = (vec![0.0; c * h2 * w2], vec![0.0; c * h2 * w2]);
             resize_bilinear(&input, c, h, w, &mut fast, h2, w2).unwrap();
             resize_bilinear_ref(&input, c, h, w, &mut slow, h2, w2).unwrap();
             assert_close(&fast, &slow, 1e-5);
         }
-    }
+    );
 }

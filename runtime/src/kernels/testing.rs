@@ -1,7 +1,33 @@
-//! Test support shared by the kernel tests: a small deterministic generator and the comparison that every
-//! fast-versus-reference test uses.
+//! Test support shared by the kernel tests: the [`fast_vs_ref`] property-test macro that every
+//! fast-versus-reference test uses, the value generator, and the comparison.
+//!
+//! Tolerance rule: `|fast − ref| ≤ tol · max(1, |ref|)` element by element, with `tol = 1e-5` for kernels
+//! that accumulate sums (GEMM, conv, attention, patch embedding, LayerNorm, resize) and `1e-6` for the
+//! element-wise ones (GELU, softmax). References accumulate in f64.
 
-/// A xorshift generator: deterministic, no dependencies.
+/// A property test comparing a fast kernel with its reference: proptest draws the shape parameters from
+/// the given strategies (ranges starting at 1, so 1-sized and odd dimensions come up and failures shrink
+/// to small shapes) plus a seed for the values, which `$rng` (a `&mut Rng`) generates.
+macro_rules! fast_vs_ref {
+    ($name:ident, cases = $cases:expr, ($($arg:ident in $strat:expr),* $(,)?), |$rng:ident| $body:block) => {
+        proptest::proptest! {
+            #![proptest_config($crate::kernels::testing::config($cases))]
+            #[test]
+            fn $name($($arg in $strat,)* seed in proptest::prelude::any::<u64>()) {
+                let $rng = &mut $crate::kernels::testing::Rng::new(seed);
+                $body
+            }
+        }
+    };
+}
+pub(crate) use fast_vs_ref;
+
+/// The proptest configuration of [`fast_vs_ref`]: `cases` cases, no regression files in the tree.
+pub fn config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config { cases, failure_persistence: None, ..Default::default() }
+}
+
+/// A xorshift generator for the values: deterministic from its seed, no dependencies.
 pub struct Rng(u64);
 
 impl Rng {
@@ -22,10 +48,6 @@ impl Rng {
     pub fn value(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
-    /// Uniform in [lo, hi].
-    pub fn dim(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
 }
 
 /// `n` values uniform in [-1, 1).
@@ -33,7 +55,7 @@ pub fn random_vec(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.value()).collect()
 }
 
-/// Asserts `|a - b| ≤ tol · max(1, |b|)` element by element.
+/// Asserts `|a - b| ≤ tol · max(1, |b|)` element by element (`b` is the reference).
 pub fn assert_close(a: &[f32], b: &[f32], tol: f32) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {

@@ -1,5 +1,5 @@
-//! A cache-blocked SGEMM that needs no allocator: B is packed one `KC × NR` panel at a time and A one
-//! `MR × KC` panel at a time into fixed arrays on the stack (16 KiB + 4 KiB), and a register-blocked
+//! A cache-blocked SGEMM that needs no allocator: B is packed one `KC × NR` panel at a time into a fixed
+//! array on the stack (16 KiB; plus 4 KiB for A rows when they are not contiguous), and a register-blocked
 //! micro-kernel accumulates `MR × NR` outputs. The same source is compiled twice on x86-64 with `std`:
 //! once portable, once with AVX2 + FMA, picked at run time.
 
@@ -39,6 +39,8 @@ impl MulAdd for Fused {
 }
 
 /// `c = alpha·a·b + beta·c` for views already checked to lie inside their slices and to match in shape.
+/// Rows of A are read in place when they are contiguous (`cs == 1`, every caller here) and packed
+/// `MR` at a time otherwise; B is packed one `KC × NR` panel at a time and reused for every row block.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
@@ -51,7 +53,7 @@ pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, bet
         }
     }
     let mut bp = [0f32; KC * NR];
-    let mut ap = [0f32; KC * MR];
+    let mut ap = [0f32; MR * KC];
     let mut p0 = 0;
     while p0 < k {
         let kc = KC.min(k - p0);
@@ -59,26 +61,35 @@ pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, bet
         while j0 < n {
             let nr = NR.min(n - j0);
             // Pack B[p0.., j0..] into kc rows of NR (zero-padded) columns.
-            for p in 0..kc {
-                let row = &mut bp[p * NR..(p + 1) * NR];
-                for (j, slot) in row.iter_mut().enumerate() {
-                    *slot = if j < nr { b[(p0 + p) * vb.rs + (j0 + j) * vb.cs] } else { 0.0 };
+            for (p, row) in bp.chunks_exact_mut(NR).take(kc).enumerate() {
+                let src = (p0 + p) * vb.rs + j0 * vb.cs;
+                if vb.cs == 1 {
+                    row[..nr].copy_from_slice(&b[src..src + nr]);
+                } else {
+                    for (j, slot) in row[..nr].iter_mut().enumerate() {
+                        *slot = b[src + j * vb.cs];
+                    }
                 }
+                row[nr..].fill(0.0);
             }
             let mut i0 = 0;
             while i0 < m {
                 let mr = MR.min(m - i0);
-                // Pack A[i0.., p0..] into kc columns of MR (zero-padded) rows, alpha folded in.
-                for p in 0..kc {
-                    let col = &mut ap[p * MR..(p + 1) * MR];
-                    for (r, slot) in col.iter_mut().enumerate() {
-                        *slot = if r < mr { alpha * a[(i0 + r) * va.rs + (p0 + p) * va.cs] } else { 0.0 };
+                // Rows past `mr` repeat the last real row; their results are dropped.
+                let row_at = |r: usize| (i0 + r.min(mr - 1)) * va.rs + p0 * va.cs;
+                let acc = if va.cs == 1 {
+                    micro_kernel::<M>(kc, core::array::from_fn(|r| &a[row_at(r)..row_at(r) + kc]), &bp)
+                } else {
+                    for (r, dst) in ap.chunks_exact_mut(KC).enumerate() {
+                        for (p, slot) in dst[..kc].iter_mut().enumerate() {
+                            *slot = a[row_at(r) + p * va.cs];
+                        }
                     }
-                }
-                let acc = micro_kernel::<M>(kc, &ap, &bp);
+                    micro_kernel::<M>(kc, core::array::from_fn(|r| &ap[r * KC..r * KC + kc]), &bp)
+                };
                 for (r, acc_row) in acc.iter().enumerate().take(mr) {
                     for (j, v) in acc_row.iter().enumerate().take(nr) {
-                        c[(i0 + r) * vc.rs + (j0 + j) * vc.cs] += v;
+                        c[(i0 + r) * vc.rs + (j0 + j) * vc.cs] += alpha * v;
                     }
                 }
                 i0 += MR;
@@ -89,13 +100,14 @@ pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, bet
     }
 }
 
-/// `MR × NR` accumulators over `kc` packed columns of A and rows of B.
+/// `MR × NR` accumulators over `kc` columns of the `MR` rows of A and `kc` packed rows of B.
 #[inline(always)]
-fn micro_kernel<M: MulAdd>(kc: usize, ap: &[f32; KC * MR], bp: &[f32; KC * NR]) -> [[f32; NR]; MR] {
+fn micro_kernel<M: MulAdd>(kc: usize, rows: [&[f32]; MR], bp: &[f32; KC * NR]) -> [[f32; NR]; MR] {
+    let rows = rows.map(|r| &r[..kc]);
     let mut acc = [[0f32; NR]; MR];
-    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(NR)).take(kc) {
+    for (p, b) in bp.chunks_exact(NR).take(kc).enumerate() {
         for r in 0..MR {
-            let av = a[r];
+            let av = rows[r][p];
             for j in 0..NR {
                 acc[r][j] = M::mul_add(av, b[j], acc[r][j]);
             }

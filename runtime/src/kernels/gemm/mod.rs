@@ -159,12 +159,16 @@ pub fn linear(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) -> Result<()> {
+    fits("linear x", x.len(), t, in_, in_)?;
+    fits("linear w", w.len(), in_, out, out)?;
     need("linear y", y.len(), t * out)?;
     let accumulate = match bias {
         Some(b) => {
             need("linear bias", b.len(), out)?;
-            for row in y.chunks_exact_mut(out.max(1)).take(t) {
-                row.copy_from_slice(&b[..out]);
+            if out > 0 {
+                for row in y.chunks_exact_mut(out).take(t) {
+                    row.copy_from_slice(&b[..out]);
+                }
             }
             true
         }
@@ -198,7 +202,7 @@ pub fn linear_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, random_vec, Rng};
+    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, Rng};
 
     #[test]
     fn two_by_two_by_hand() {
@@ -210,19 +214,60 @@ mod tests {
         assert_eq!(c, [38.0, 44.0, 86.0, 100.0]);
     }
 
-    #[test]
-    fn fast_matches_reference_on_random_shapes() {
-        let mut rng = Rng::new(1);
-        for _ in 0..40 {
-            let (t, i, o) = (rng.dim(1, 40), rng.dim(1, 70), rng.dim(1, 50));
-            let x = random_vec(&mut rng, t * i);
-            let w = random_vec(&mut rng, i * o);
-            let b = random_vec(&mut rng, o);
-            let (mut fast, mut slow) = (vec![0.0; t * o], vec![0.0; t * o]);
-            linear(&x, t, &w, i, o, Some(&b), &mut fast).unwrap();
-            linear_ref(&x, t, &w, i, o, Some(&b), &mut slow).unwrap();
+    fast_vs_ref!(linear_matches_reference, cases = 48, (t in 1usize..=40, i in 1usize..=300, o in 1usize..=50), |rng| {
+        let x = random_vec(rng, t * i);
+        let w = random_vec(rng, i * o);
+        let b = random_vec(rng, o);
+        let (mut fast, mut slow) = (vec![0.0; t * o], vec![0.0; t * o]);
+        linear(&x, t, &w, i, o, Some(&b), &mut fast).unwrap();
+        linear_ref(&x, t, &w, i, o, Some(&b), &mut slow).unwrap();
+        assert_close(&fast, &slow, 1e-5);
+        linear(&x, t, &w, i, o, None, &mut fast).unwrap();
+        linear_ref(&x, t, &w, i, o, None, &mut slow).unwrap();
+        assert_close(&fast, &slow, 1e-5);
+    });
+
+    fast_vs_ref!(
+        strided_matmul_matches_reference,
+        cases = 48,
+        (
+            m in 1usize..=20,
+            k in 1usize..=20,
+            n in 1usize..=40,
+            pad in 0usize..=3,
+            acc in proptest::bool::ANY
+        ),
+        |rng| {
+            // Row strides wider than the rows: sub-matrices of larger buffers.
+            let (lda, ldb, ldc) = (k + pad, n + 2 * pad, n + pad);
+            let a = random_vec(rng, m * lda);
+            let b = random_vec(rng, k * ldb);
+            let c0 = random_vec(rng, m * ldc);
+            let (mut fast, mut slow) = (c0.clone(), c0);
+            matmul(m, k, n, &a, lda, &b, ldb, &mut fast, ldc, acc).unwrap();
+            matmul_ref(m, k, n, &a, lda, &b, ldb, &mut slow, ldc, acc).unwrap();
             assert_close(&fast, &slow, 1e-5);
         }
+    );
+
+    #[test]
+    fn transposed_views_match_reference() {
+        // A read column-major (packed path) and B transposed, alpha and beta not 0/1.
+        let (m, k, n) = (7, 300, 19);
+        let rng = &mut Rng::new(11);
+        let (a, b, c0) = (random_vec(rng, m * k), random_vec(rng, k * n), random_vec(rng, m * n));
+        let mut fast = c0.clone();
+        let va = View { rows: m, cols: k, rs: 1, cs: m };
+        let vb = View { rows: k, cols: n, rs: 1, cs: k };
+        gemm_strided(0.5, &a, va, &b, vb, 2.0, &mut fast, View { rows: m, cols: n, rs: n, cs: 1 }).unwrap();
+        let mut slow = c0;
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = (0..k).map(|p| f64::from(a[p * m + i]) * f64::from(b[j * k + p])).sum();
+                slow[i * n + j] = (0.5 * s + 2.0 * f64::from(slow[i * n + j])) as f32;
+            }
+        }
+        assert_close(&fast, &slow, 1e-5);
     }
 
     #[test]
@@ -230,5 +275,9 @@ mod tests {
         let mut c = [0.0; 3];
         assert!(matmul(2, 2, 2, &[0.0; 4], 2, &[0.0; 4], 2, &mut c, 2, false).is_err());
         assert!(linear(&[0.0; 4], 2, &[0.0; 3], 2, 2, None, &mut [0.0; 4]).is_err());
+        assert!(linear(&[0.0; 4], 2, &[0.0; 4], 2, 2, Some(&[0.0]), &mut [0.0; 4]).is_err());
+        assert!(matmul(2, 2, 2, &[0.0; 4], 1, &[0.0; 4], 2, &mut [0.0; 4], 2, false).is_err());
+        let v = View { rows: 2, cols: 2, rs: 1, cs: 1 };
+        assert!(gemm_strided(1.0, &[0.0; 4], v, &[0.0; 4], v, 0.0, &mut [0.0; 4], v).is_err());
     }
 }
