@@ -3,7 +3,7 @@
 The zip holds `<prefix>/data.pkl`, a pickle whose tensors are `torch._utils._rebuild_tensor_v2(storage, offset,
 size, stride, ...)` calls and whose storages are persistent ids `('storage', storage_type, key, location,
 numel)` naming the raw little-endian bytes in `<prefix>/data/<key>`. A restricted unpickler maps exactly those
-globals to numpy; any other global becomes an inert placeholder object (never imported, never called).
+globals to numpy; any other global becomes an inert stand-in object (never imported, never called).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class _Opaque:
         self.state = state
 
     def __reduce__(self):  # pragma: no cover - never pickled back
-        raise TypeError("opaque placeholder")
+        raise TypeError("opaque stand-in")
 
 
 def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
