@@ -13,10 +13,11 @@ fn check(name: &str) {
     let Some(dir) = model_dir(name) else { return };
     let bytes = bundle(&dir, Precision::F32);
     let parsed = Bundle::parse(&bytes).unwrap();
-    let mut probe_scratch = vec![0f32; parsed.scratch_floats()];
-    let probe = Engine::new(parsed, &mut probe_scratch).unwrap();
-    let mut scratch = vec![0f32; probe.multi_task_scratch_floats()];
-    drop(probe);
+    let needed = {
+        let mut probe_scratch = vec![0f32; parsed.scratch_floats()];
+        Engine::new(parsed, &mut probe_scratch).unwrap().multi_task_scratch_floats()
+    };
+    let mut scratch = vec![0f32; needed];
     let mut engine = Engine::new(parsed, &mut scratch).unwrap();
     let (_, input) = npy_f32(&dir.join("golden/input_0.npy"));
     let n = parsed.task_count();
