@@ -122,7 +122,7 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
         return Ok(false);
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if avx2::available() {
+    if super::simd::avx2() {
         let va = View { rows: cout, cols: kk, rs: kk, cs: 1 };
         let vc = View { rows: cout, cols: n, rs: n, cs: 1 };
         // Safety: AVX2 and FMA were detected on this CPU just above.
@@ -136,7 +136,7 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
 #[allow(clippy::too_many_arguments)]
 fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if avx2::available() {
+    if super::simd::avx2() {
         // Safety: AVX2 and FMA were detected on this CPU just above.
         unsafe { avx2::gemm(alpha, a, va, &source::MatrixB { data: b, view: vb }, beta, c, vc) };
         return;

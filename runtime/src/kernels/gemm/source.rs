@@ -12,6 +12,11 @@ pub trait PackB {
     /// strip `s` goes to `bp[s·kc·NR + p·NR + j]`; columns past `nc` in the last strip are zero. The block
     /// must lie inside the matrix and `bp` must hold `kc · NR · ⌈nc / NR⌉` floats.
     fn pack<const NR: usize>(&self, p0: usize, kc: usize, j0: usize, nc: usize, bp: &mut [f32]);
+
+    /// The elements and row stride, when B lies in memory with unit column stride and can be read in place.
+    fn in_place(&self) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 /// A matrix in memory, addressed through a [`View`] already checked to lie inside `data`.
@@ -26,6 +31,10 @@ pub struct MatrixB<'a> {
 impl PackB for MatrixB<'_> {
     fn shape(&self) -> (usize, usize) {
         (self.view.rows, self.view.cols)
+    }
+
+    fn in_place(&self) -> Option<(&[f32], usize)> {
+        (self.view.cs == 1).then_some((self.data, self.view.rs))
     }
 
     fn pack<const NR: usize>(&self, p0: usize, kc: usize, j0: usize, nc: usize, bp: &mut [f32]) {
