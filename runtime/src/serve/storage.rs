@@ -31,6 +31,19 @@ pub trait ModelStorage {
     fn commit(&mut self, len: usize) -> Result<()>;
 }
 
+impl<S: ModelStorage> ModelStorage for &mut S {
+    type Writer = S::Writer;
+    fn active(&self) -> Option<Slot> {
+        (**self).active()
+    }
+    fn split(&mut self) -> (Option<&[u8]>, &mut Self::Writer) {
+        (**self).split()
+    }
+    fn commit(&mut self, len: usize) -> Result<()> {
+        (**self).commit(len)
+    }
+}
+
 /// The active marker of [`SliceStorage`], kept in memory that survives a warm reboot. A marker whose check
 /// word does not match (cold RAM) means "no model".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
