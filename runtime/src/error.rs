@@ -103,6 +103,20 @@ pub enum Error {
         /// Canonical index of the missing tensor.
         index: u32,
     },
+    /// A protocol frame (or the buffer for it) exceeds the maximum frame size.
+    FrameTooLong {
+        /// Bytes the frame needs (or has).
+        len: usize,
+        /// Bytes allowed.
+        max: usize,
+    },
+    /// A protocol frame is not valid COBS (a zero byte inside, or a block running past its end).
+    BadCobs,
+    /// Model storage failed (a slot could not be written or switched).
+    Storage {
+        /// What failed.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -148,6 +162,9 @@ impl fmt::Display for Error {
                 write!(f, "unknown weight tensor #{index} (the model has tensors 0..{count})")
             }
             Error::MissingTensor { index } => write!(f, "weight tensor #{index} was never added"),
+            Error::FrameTooLong { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
+            Error::BadCobs => write!(f, "frame is not valid COBS"),
+            Error::Storage { what } => write!(f, "model storage failed: {what}"),
         }
     }
 }

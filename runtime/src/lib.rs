@@ -11,5 +11,7 @@ pub mod error;
 pub mod kernels;
 pub mod model;
 pub mod moe;
+pub mod protocol;
+pub mod serve;
 
 pub use error::{Error, Result};

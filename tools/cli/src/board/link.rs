@@ -1,0 +1,103 @@
+//! Byte links between host and board: TCP (`--tcp HOST:PORT`) or a serial port (`--port /dev/ttyX`), and
+//! the adapter that lets the runtime's `embedded_io` command loop run over any `std::io` stream.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// A std stream seen through `embedded_io`, so `m3rt::serve::Server` runs over it on the host.
+pub struct StdIo<T>(pub T);
+
+impl<T> embedded_io::ErrorType for StdIo<T> {
+    type Error = std::io::Error;
+}
+
+impl<T: Read> embedded_io::Read for StdIo<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl<T: Write> embedded_io::Write for StdIo<T> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Where the board is: one of the two links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// A TCP socket, `HOST:PORT` (QEMU's `-serial tcp:...`, `m3rt serve`).
+    Tcp(String),
+    /// A serial device and its baud rate.
+    Serial {
+        /// Device path (`/dev/ttyUSB1`, `COM3`).
+        port: String,
+        /// Baud rate.
+        baud: u32,
+    },
+}
+
+/// The link options shared by `m3rt board` and `m3rt flash`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LinkArgs {
+    /// Serial device of the board (e.g. /dev/ttyUSB1).
+    #[arg(long, conflicts_with = "tcp")]
+    pub port: Option<String>,
+    /// TCP address of the board's serial link, HOST:PORT (QEMU or `m3rt serve`).
+    #[arg(long)]
+    pub tcp: Option<String>,
+    /// Baud rate of the serial device.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// How long to wait for each response, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub timeout_ms: u64,
+}
+
+impl LinkArgs {
+    /// The link the options name, if they name one.
+    pub fn target(&self) -> Option<LinkTarget> {
+        match (&self.port, &self.tcp) {
+            (Some(port), _) => Some(LinkTarget::Serial { port: port.clone(), baud: self.baud }),
+            (None, Some(addr)) => Some(LinkTarget::Tcp(addr.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A connected link.
+pub trait Link: Read + Write + Send {}
+impl<T: Read + Write + Send> Link for T {}
+
+/// Opens `target` with a read timeout of `timeout`.
+pub fn open(target: &LinkTarget, timeout: Duration) -> Result<Box<dyn Link>> {
+    match target {
+        LinkTarget::Tcp(addr) => {
+            let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(timeout))?;
+            Ok(Box::new(stream))
+        }
+        LinkTarget::Serial { port, baud } => {
+            if *baud == 0 {
+                bail!("--baud must be positive");
+            }
+            let p = serialport::new(port, *baud)
+                .timeout(timeout)
+                .open()
+                .with_context(|| format!("opening serial port {port} at {baud} baud"))?;
+            Ok(Box::new(p))
+        }
+    }
+}
