@@ -4,11 +4,15 @@ use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Scratch for the engine: 2 MiB of the 4 MiB SRAM (micro needs 0.54 MiB; `m3rt inspect` prints the need).
+#[cfg(not(feature = "serve"))]
 const SCRATCH_FLOATS: usize = 512 << 10;
+/// Scratch when serving: the A/B slots take 2.73 MiB of SRAM, so only what micro needs (140 352 floats).
+#[cfg(feature = "serve")]
+const SCRATCH_FLOATS: usize = 144 << 10;
 /// Largest input `[3, H, W]`.
-const INPUT_FLOATS: usize = 16 << 10;
+const INPUT_FLOATS: usize = 8 << 10;
 /// Largest task output `[C, H, W]`.
-const OUTPUT_FLOATS: usize = 128 << 10;
+const OUTPUT_FLOATS: usize = 16 << 10;
 
 static mut SCRATCH: [f32; SCRATCH_FLOATS] = [0.0; SCRATCH_FLOATS];
 static mut INPUT: [f32; INPUT_FLOATS] = [0.0; INPUT_FLOATS];
