@@ -2,6 +2,7 @@
 //! needs (rustup targets, a Python venv with the exporter's packages).
 
 mod models;
+mod qemu;
 mod steps;
 
 use std::time::Instant;
@@ -12,10 +13,12 @@ const HELP: &str = "\
 cargo xtask <command>
 
 commands:
-  ci        everything CI runs: fmt, clippy, Python tests, model generation, all Rust tests, no_std builds
+  ci        everything CI runs: fmt, clippy, Python tests, model generation, all Rust tests, no_std builds,
+            the QEMU board suite
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
+  qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites)
   help      this text
 
 environment:
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
         }
         "venv" => models::venv().map(|_| ()),
         "nostd" => steps::nostd(),
+        "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -58,6 +62,7 @@ fn ci() -> Result<()> {
         steps::cargo(&["test", "--workspace"], &[("M3RT_TEST_MODELS", dir.as_str()), ("M3RT_REQUIRE_TEST_MODELS", "1")])
     })?;
     steps::timed("no_std builds", steps::nostd)?;
+    steps::timed("qemu board suite", || qemu::qemu(false))?;
     println!("\nci: all steps passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
 }
