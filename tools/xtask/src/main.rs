@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask ci` runs every check CI runs, from a fresh clone, installing what it
 //! needs (rustup targets, a Python venv with the exporter's packages).
 
+mod bench_report;
 mod models;
 mod steps;
 
@@ -15,6 +16,7 @@ commands:
   ci        everything CI runs: fmt, clippy, Python tests, model generation, all Rust tests, no_std builds
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
+  bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   help      this text
 
@@ -33,6 +35,7 @@ fn main() -> Result<()> {
         }
         "venv" => models::venv().map(|_| ()),
         "nostd" => steps::nostd(),
+        "bench-report" => bench_report::run(),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
