@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask ci` runs every check CI runs, from a fresh clone, installing what it
 //! needs (rustup targets, a Python venv with the exporter's packages).
 
+mod bench_report;
 mod models;
 mod qemu;
 mod steps;
@@ -17,6 +18,7 @@ commands:
             the QEMU board suite
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
+  bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites)
   help      this text
@@ -37,6 +39,7 @@ fn main() -> Result<()> {
         "venv" => models::venv().map(|_| ()),
         "nostd" => steps::nostd(),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
+        "bench-report" => bench_report::run(),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -1,0 +1,141 @@
+//! Reading the measurements: criterion's estimates, `ort_bench.py`'s JSON, `m3rt inspect`, and the derived
+//! ratios.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::{Figures, GEMM_SHAPES};
+
+/// Work of the sparse `m3vit-t` per inference, in GMAC, as stated in issue #3 (encoder, end to end).
+pub const M3VIT_GMAC: [(&str, f64); 2] = [("encoder", 0.783), ("e2e", 7.196)];
+
+/// Every criterion benchmark under `home`: `<id with '/' → '.'>.ms` = median time.
+pub fn criterion(home: &Path) -> Result<Figures> {
+    let mut figures = Figures::new();
+    let mut stack = vec![home.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.ends_with("new/benchmark.json") {
+                let bench: Value = read_json(&path)?;
+                let est: Value = read_json(&path.with_file_name("estimates.json"))?;
+                let id = bench["full_id"].as_str().context("benchmark.json has a full_id")?;
+                let ns = est["median"]["point_estimate"].as_f64().context("estimates.json has a median")?;
+                figures.insert(format!("{}.ms", id.replace('/', ".")), ns / 1e6);
+            }
+        }
+    }
+    Ok(figures)
+}
+
+/// `ort_bench.py`'s timings into `figures`; returns the peer versions.
+pub fn ort(path: &Path, figures: &mut Figures) -> Result<String> {
+    let v: Value = read_json(path)?;
+    for (model, times) in v["models"].as_object().context("ort JSON has models")? {
+        for (key, ms) in times.as_object().context("model timings")? {
+            let parts: Vec<&str> = key.split('/').collect();
+            if let ([task, mode, threads], Some(ms)) = (parts.as_slice(), ms.as_f64()) {
+                let t = threads.trim_start_matches('t');
+                figures.insert(format!("latency.{model}.{task}.{mode}.ort-{t}t.ms"), ms);
+            }
+        }
+    }
+    for (shape, r) in v["sgemm"].as_object().context("ort JSON has sgemm")? {
+        if let Some(ms) = r["ms"].as_f64() {
+            figures.insert(format!("sgemm.{shape}.numpy-openblas.ms"), ms);
+        }
+    }
+    let s = |k: &str| v[k].as_str().unwrap_or("?").to_string();
+    Ok(format!("onnxruntime {}, numpy {} ({})", s("onnxruntime"), s("numpy"), s("blas")))
+}
+
+/// The scratch size in bytes from `m3rt inspect`'s `scratch  N floats` line.
+pub fn scratch_bytes(inspect: &str) -> Option<f64> {
+    let line = inspect.lines().find(|l| l.starts_with("scratch"))?;
+    let floats: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(floats * 4.0)
+}
+
+/// Ratios and rates derived from the raw figures (each only when its inputs were measured).
+pub fn derive(f: &mut Figures, tasks: &BTreeMap<String, String>) {
+    let mut add = BTreeMap::new();
+    let get = |f: &Figures, k: &str| f.get(k).copied();
+    for model in ["micro", "m3vit-t"] {
+        for task in tasks.keys() {
+            for mode in ["e2e", "encoder"] {
+                let p = format!("latency.{model}.{task}.{mode}");
+                let Some(base) = get(f, &format!("{p}.m3rt-f32.ms")) else { continue };
+                for peer in ["tract", "ort-1t", "ort-2t"] {
+                    if let Some(v) = get(f, &format!("{p}.{peer}.ms")) {
+                        add.insert(format!("ratio.{model}.{task}.{mode}.{peer}-over-m3rt"), v / base);
+                    }
+                }
+                if let Some(v) = get(f, &format!("{p}.m3rt-f16.ms")) {
+                    add.insert(format!("ratio.{model}.{task}.{mode}.f16-over-f32"), v / base);
+                }
+                if model == "m3vit-t" {
+                    if let Some(&(_, gmac)) = M3VIT_GMAC.iter().find(|(m, _)| *m == mode) {
+                        add.insert(format!("rate.{model}.{task}.{mode}.m3rt-f32.gflops"), 2.0 * gmac / base);
+                    }
+                }
+            }
+        }
+    }
+    for (m, k, n) in GEMM_SHAPES {
+        let shape = format!("{m}x{k}x{n}");
+        let flop = 2.0 * (m * k * n) as f64;
+        let mut best: f64 = 0.0;
+        for lib in ["numpy-openblas", "matrixmultiply", "m3rt"] {
+            if let Some(ms) = get(f, &format!("sgemm.{shape}.{lib}.ms")) {
+                let g = flop / (ms * 1e6);
+                add.insert(format!("sgemm.{shape}.{lib}.gflops"), g);
+                if lib != "m3rt" {
+                    best = best.max(g);
+                }
+            }
+        }
+        if best > 0.0 {
+            add.insert(format!("sgemm.{shape}.peak.gflops"), best);
+            if let Some(ms) = get(f, &format!("sgemm.{shape}.m3rt.ms")) {
+                add.insert(format!("sgemm.{shape}.m3rt.pct-of-peak"), 100.0 * flop / (ms * 1e6) / best);
+            }
+        }
+    }
+    if let Some(reordered) = get(f, "moe.m3vit-t.reordered.ms") {
+        for other in ["token-by-token", "dense"] {
+            if let Some(v) = get(f, &format!("moe.m3vit-t.{other}.ms")) {
+                add.insert(format!("ratio.moe.m3vit-t.{other}-over-reordered"), v / reordered);
+            }
+        }
+    }
+    if let (Some(sel), Some(tract)) =
+        (get(f, "switch.m3vit-t.m3rt-select-task.ms"), get(f, "switch.m3vit-t.tract-load-optimize.ms"))
+    {
+        add.insert("switch.m3vit-t.m3rt-select-task.ns".into(), sel * 1e6);
+        add.insert("ratio.switch.m3vit-t.tract-over-m3rt".into(), tract / sel);
+    }
+    let shared = f.iter().find(|(k, _)| k.starts_with("multi.m3vit-t.") && k.ends_with(".shared.ms"));
+    if let Some((key, &shared)) = shared {
+        if let Some(sep) = get(f, &key.replace(".shared.ms", ".separate.ms")) {
+            add.insert("multi.m3vit-t.saving.pct".into(), 100.0 * (1.0 - shared / sep));
+        }
+    }
+    if let Some(m3rt) = get(f, "memory.m3vit-t.m3rt.mb") {
+        for peer in ["tract", "onnxruntime"] {
+            if let Some(v) = get(f, &format!("memory.m3vit-t.{peer}.mb")) {
+                add.insert(format!("ratio.memory.m3vit-t.{peer}-over-m3rt"), v / m3rt);
+            }
+        }
+    }
+    f.extend(add);
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))
+}
