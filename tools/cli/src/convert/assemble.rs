@@ -40,8 +40,8 @@ pub fn per_task(kind: TensorKind) -> bool {
 }
 
 /// The scratch size stored in the bundle. The one call site of the engine's scratch computation.
-fn scratch_floats(h: &Hyper, max_out_channels: u32) -> u64 {
-    m3rt::engine::scratch_floats(h, max_out_channels)
+fn scratch_floats(h: &Hyper, max_out_channels: u32, precision: Precision) -> u64 {
+    m3rt::engine::scratch_floats(h, max_out_channels, precision == Precision::F16)
 }
 
 /// Checks that every task describes the same backbone and returns the hyperparameters.
@@ -121,7 +121,7 @@ pub fn write(
     let channels: Vec<u32> = tasks.iter().map(|(_, f)| f.head.map_or(0, |x| x.2)).collect();
     let max_c = channels.iter().copied().max().unwrap_or(0);
     let bw = |e: m3rt::Error| anyhow!("bundle writer: {e}");
-    let mut writer = BundleWriter::new(*h, scratch_floats(h, max_c)).map_err(bw)?;
+    let mut writer = BundleWriter::new(*h, scratch_floats(h, max_c, precision)).map_err(bw)?;
     for ((name, _), &c) in tasks.iter().zip(&channels) {
         if name.is_empty() || name.len() > MAX_TASK_NAME {
             bail!("task name '{name}' must be 1 to {MAX_TASK_NAME} bytes long");
