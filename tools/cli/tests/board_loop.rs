@@ -183,10 +183,15 @@ fn command_loop_serves_switches_inference_corruption_and_uploads() {
         begin_upload(&mut c, &f16_bytes, half);
         drop(c);
 
-        // Connection 2: still the old model, also after a reboot; a bad CRC is refused; a full upload
-        // switches.
+        // Connection 2 (the same serial line, as after a host program died): still the old model, the cut
+        // upload cannot be committed, also not after a reboot; a bad CRC is refused; a full upload switches.
         let mut c = connect(addr);
         assert_eq!(c.hello().unwrap().model.unwrap().fingerprint, fingerprint(&f32_bytes));
+        let incomplete = c.call(&Request::UploadCommit).unwrap_err();
+        assert_eq!(
+            incomplete.downcast_ref::<BoardError>().map(|e| (e.code, e.detail as usize)),
+            Some((ErrorCode::UploadIncomplete, half))
+        );
         c.reboot().unwrap();
         let m = c.hello().unwrap().model.unwrap();
         assert_eq!((m.slot, m.fingerprint), (Slot::A, fingerprint(&f32_bytes)));
