@@ -1,11 +1,9 @@
 //! `m3rt board --port`: the client opens a serial device by name through the `serialport` crate (the path
 //! a USB-UART takes) and talks to the command loop running on the other end of a pseudo-terminal pair.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
 use m3rt::serve::{ActiveMarker, CpuBackend, Server, SliceStorage, Stopped};

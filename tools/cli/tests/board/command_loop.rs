@@ -2,12 +2,10 @@
 //! 127.0.0.1, with in-memory A/B slots. The reference for every output is `Engine::run` on the host with
 //! the same bundle; fingerprints are checked against an independent CRC-32.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
 use m3rt::protocol::{frame, ErrorCode, Request, Slot, MAX_FRAME, NO_TAG};

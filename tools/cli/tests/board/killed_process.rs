@@ -2,15 +2,13 @@
 //! killed with SIGKILL in the middle of an upload, and the old model is the one that loads afterwards; a
 //! complete upload survives the same kill.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use m3rt::bundle::layout::crc32;
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
@@ -35,7 +33,7 @@ fn child_host_board() {
 /// Starts the child board on `dir`; returns it and a connected client.
 fn spawn_board(dir: &Path) -> (Child, Client<TcpStream>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_host_board", "--nocapture", "--test-threads=1"])
+        .args(["--ignored", "--exact", "killed_process::child_host_board", "--nocapture", "--test-threads=1"])
         .env(SLOTS_ENV, dir)
         .stdout(Stdio::piped())
         .spawn()
