@@ -11,8 +11,9 @@
 //!     }
 //! }
 //! ```
-//! Nothing allocates: the frame buffers live in the loop's stack frame (about 5 KiB), the scratch and the
-//! input/output staging slices are the caller's. Damaged frames get an error response and the loop goes
+//! Nothing allocates: the receive buffer (one frame, 1.3 KiB) lives in the `Server`, the transmit and data
+//! buffers (about 3.6 KiB) on the stack while a request is answered; the scratch and the input/output
+//! staging slices are the caller's. Damaged frames get an error response and the loop goes
 //! on; a model upload only changes the active slot once it is complete and verified.
 
 mod backend;
@@ -47,9 +48,11 @@ pub struct Server<'x, IO, S, B> {
     output: &'x mut [f32],
     firmware: &'static str,
     clock: Option<fn() -> u64>,
+    rx: Rx,
 }
 
-/// Bytes read from the stream but not yet fed to the deframer, kept across sessions.
+/// Bytes read from the stream but not yet fed to the deframer, kept across sessions and warm reboots (bytes
+/// that followed a reboot request are not lost).
 struct Rx {
     chunk: [u8; 64],
     pos: usize,
@@ -68,7 +71,8 @@ impl<'x, IO: Read + Write, S: ModelStorage, B: Backend> Server<'x, IO, S, B> {
         output: &'x mut [f32],
         firmware: &'static str,
     ) -> Self {
-        Self { io, storage, backend, input, output, firmware, clock: None }
+        let rx = Rx { chunk: [0; 64], pos: 0, len: 0, deframer: Deframer::new() };
+        Self { io, storage, backend, input, output, firmware, clock: None, rx }
     }
 
     /// Adds a microsecond clock: runs then report their time.
@@ -88,9 +92,9 @@ impl<'x, IO: Read + Write, S: ModelStorage, B: Backend> Server<'x, IO, S, B> {
     }
 
     /// Serves requests until a reboot request or the end of the stream. Each call starts as after a warm
-    /// reboot: the active slot's model is parsed and loaded afresh, task 0 selected, nothing staged.
+    /// reboot: the active slot's model is parsed and loaded afresh, task 0 selected, nothing staged (bytes
+    /// already received are kept).
     pub fn run(&mut self) -> Result<Stopped, IO::Error> {
-        let mut rx = Rx { chunk: [0; 64], pos: 0, len: 0, deframer: Deframer::new() };
         loop {
             let ending = {
                 let slot = self.storage.active();
@@ -99,7 +103,7 @@ impl<'x, IO: Read + Write, S: ModelStorage, B: Backend> Server<'x, IO, S, B> {
                 let mut session = Session::new(model, writer, &mut self.backend, self.input, self.output);
                 session.firmware = self.firmware;
                 session.clock = self.clock;
-                session.serve(&mut self.io, &mut rx)?
+                session.serve(&mut self.io, &mut self.rx)?
             };
             match ending {
                 Ending::Reboot => return Ok(Stopped::Reboot),

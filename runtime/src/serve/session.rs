@@ -66,10 +66,12 @@ pub(super) fn fingerprint(bundle: &Bundle<'_>) -> u32 {
 /// Checks that the staging buffers hold the model's input and its largest output.
 pub(super) fn staging_fits(bundle: &Bundle<'_>, input: usize, output: usize) -> Result<(), Fail> {
     let h = bundle.hyper();
-    let plane = h.image_h as usize * h.image_w as usize;
-    let needed_out = bundle.max_out_channels() as usize * plane;
-    if 3 * plane > input || needed_out > output {
-        return Err((ErrorCode::ModelTooLarge, (3 * plane).max(needed_out) as u32));
+    // In u64: a bundle may declare sizes that overflow a 32-bit usize.
+    let plane = u64::from(h.image_h) * u64::from(h.image_w);
+    let (needed_in, needed_out) = (3 * plane, u64::from(bundle.max_out_channels()) * plane);
+    if needed_in > input as u64 || needed_out > output as u64 {
+        let needed = u32::try_from(needed_in.max(needed_out)).unwrap_or(u32::MAX);
+        return Err((ErrorCode::ModelTooLarge, needed));
     }
     Ok(())
 }
@@ -224,10 +226,10 @@ impl<'m, W: SlotWriter, B: Backend + 'm> Session<'m, W, B> {
 
     fn send_input(&mut self, offset: usize, bytes: &[u8]) -> Result<Response<'static>, Fail> {
         let total = self.model()?.engine.input_len() * 4;
-        let end = offset + bytes.len();
-        if !offset.is_multiple_of(4) || !bytes.len().is_multiple_of(4) || end > total {
+        let end = offset.checked_add(bytes.len()).filter(|&e| e <= total);
+        let Some(end) = end.filter(|_| offset.is_multiple_of(4) && bytes.len().is_multiple_of(4)) else {
             return Err((ErrorCode::BadSize, total as u32));
-        }
+        };
         if offset > self.input_filled {
             return Err((ErrorCode::OutOfOrder, self.input_filled as u32));
         }
@@ -311,10 +313,9 @@ impl<'m, W: SlotWriter, B: Backend + 'm> Session<'m, W, B> {
         if offset > up.next {
             return Err((ErrorCode::OutOfOrder, up.next as u32));
         }
-        let end = offset + bytes.len();
-        if end > up.len {
+        let Some(end) = offset.checked_add(bytes.len()).filter(|&e| e <= up.len) else {
             return Err((ErrorCode::BadSize, up.len as u32));
-        }
+        };
         self.writer.write(offset, bytes).map_err(|_| (ErrorCode::Storage, 0))?;
         up.next = up.next.max(end);
         Ok(Response::UploadProgress { next: up.next as u32 })

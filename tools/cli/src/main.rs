@@ -1,8 +1,11 @@
 //! `m3rt`: convert, inspect, run and demo M³ViT models.
 
+mod board_cmd;
 mod demo;
+mod flash;
 mod picture;
 mod run;
+mod serve_cmd;
 mod tensor_io;
 
 use std::path::PathBuf;
@@ -43,6 +46,12 @@ enum Command {
     /// Convert the shipped micro model if needed, run every task on a sample input, print latencies and
     /// write pictures.
     Demo(demo::DemoArgs),
+    /// Talk to a board over its serial link: info, tasks, switch, infer, stats, monitor.
+    Board(board_cmd::BoardArgs),
+    /// Upload a model into a board's inactive slot, verify it and make it active.
+    Flash(flash::FlashArgs),
+    /// Run a board on this host: the firmware's command loop on a TCP port, model slots as files.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,5 +89,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::demo(&args),
+        Command::Board(args) => board_cmd::board(&args),
+        Command::Flash(args) => flash::flash(&args),
+        Command::Serve(args) => serve_cmd::serve(&args),
     }
 }

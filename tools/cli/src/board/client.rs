@@ -21,7 +21,16 @@ pub struct BoardError {
 
 impl fmt::Display for BoardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the board answered {:?} (detail {})", self.code, self.detail)
+        let d = self.detail;
+        match self.code {
+            ErrorCode::UnknownTask => write!(f, "the board's model has no such task (it has tasks 0..{d})"),
+            ErrorCode::NoModel => write!(f, "the board has no model: flash one with `m3rt flash`"),
+            ErrorCode::BadSize => write!(f, "the board refused the size or offset (the limit is {d} bytes)"),
+            ErrorCode::UploadBadCrc => write!(f, "the uploaded bytes arrived corrupted (board CRC {d:#010x})"),
+            ErrorCode::BadBundle => write!(f, "the board found the uploaded bundle invalid"),
+            ErrorCode::ModelTooLarge => write!(f, "the model needs more memory than the board has"),
+            code => write!(f, "the board answered {code:?} (detail {d})"),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! a killed process never leaves a half-written model active. Also the core of the Linux userspace build.
 
 use std::fs::{self, File};
-use std::io::Write;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -13,8 +13,6 @@ use anyhow::{bail, Context, Result};
 use m3rt::bundle::AlignedBytes;
 use m3rt::protocol::Slot;
 use m3rt::serve::{CpuBackend, ModelStorage, Server, SlotWriter, Stopped};
-
-use super::link::StdIo;
 
 /// Firmware name reported by the host board.
 pub const FIRMWARE: &str = concat!("m3rt-host ", env!("CARGO_PKG_VERSION"));
@@ -190,38 +188,92 @@ pub fn host_micros() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
-/// Serves connections on `listener` one after another (all of them, or the first `connections`), running
-/// the command loop over each; a warm reboot request restarts the loop on the same connection.
+/// The host board's serial line: connections on a listener, one after another, seen as one endless byte
+/// stream, the way a UART outlives the host programs that open it. A closed connection is replaced by the
+/// next one; the command loop's state (selected task, staged input, an upload in progress) carries over.
+pub struct ListenerLine<'l> {
+    listener: &'l TcpListener,
+    stream: Option<TcpStream>,
+    left: Option<usize>,
+}
+
+impl<'l> ListenerLine<'l> {
+    /// The line over `listener`; it ends (reads return 0) after `connections` connections, if given.
+    pub fn new(listener: &'l TcpListener, connections: Option<usize>) -> Self {
+        Self { listener, stream: None, left: connections }
+    }
+
+    /// The current connection, accepting the next one when there is none; `None` when the line has ended.
+    fn connected(&mut self) -> std::io::Result<Option<&mut TcpStream>> {
+        if self.stream.is_none() {
+            if self.left == Some(0) {
+                return Ok(None);
+            }
+            let (stream, _) = self.listener.accept()?;
+            stream.set_nodelay(true)?;
+            self.left = self.left.map(|n| n - 1);
+            self.stream = Some(stream);
+        }
+        Ok(self.stream.as_mut())
+    }
+}
+
+impl embedded_io::ErrorType for ListenerLine<'_> {
+    type Error = std::io::Error;
+}
+
+impl embedded_io::Read for ListenerLine<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(stream) = self.connected()? else { return Ok(0) };
+            match stream.read(buf) {
+                Ok(0) => self.stream = None,
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A reset connection ends like a closed one.
+                Err(_) => self.stream = None,
+            }
+        }
+    }
+}
+
+impl embedded_io::Write for ListenerLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Like a UART with nobody listening, bytes for a vanished host are dropped.
+        if let Some(stream) = self.stream.as_mut() {
+            if stream.write_all(buf).is_err() {
+                self.stream = None;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(stream) = self.stream.as_mut() {
+            if stream.flush().is_err() {
+                self.stream = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the command loop over the connections of `listener` (all of them, or the first `connections`) as
+/// one serial line; a warm reboot request restarts the loop, keeping only the model slots.
 pub fn serve_listener<S: ModelStorage>(
     listener: &TcpListener,
     storage: &mut S,
     buffers: &mut HostBuffers,
     connections: Option<usize>,
 ) -> Result<()> {
-    let mut served = 0;
-    while connections.is_none_or(|n| served < n) {
-        let (stream, _) = listener.accept().context("accepting a connection")?;
-        served += 1;
-        stream.set_nodelay(true)?;
-        let mut server = Server::new(
-            StdIo(stream),
-            &mut *storage,
-            CpuBackend::new(&mut buffers.scratch),
-            &mut buffers.input,
-            &mut buffers.output,
-            FIRMWARE,
-        )
-        .with_clock(host_micros);
-        loop {
-            match server.run() {
-                Ok(Stopped::Reboot) => {}
-                Ok(Stopped::Disconnected) => break,
-                Err(e) => {
-                    eprintln!("connection ended: {e}");
-                    break;
-                }
-            }
-        }
-    }
+    let mut server = Server::new(
+        ListenerLine::new(listener, connections),
+        storage,
+        CpuBackend::new(&mut buffers.scratch),
+        &mut buffers.input,
+        &mut buffers.output,
+        FIRMWARE,
+    )
+    .with_clock(host_micros);
+    while server.run().context("serial line failed")? == Stopped::Reboot {}
     Ok(())
 }

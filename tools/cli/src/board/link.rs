@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-/// A std stream seen through `embedded_io`, so `m3rt::serve::Server` runs over it on the host.
+/// A std stream seen through `embedded_io`, so `m3rt::serve::Server` runs over it on the host. Reads wait
+/// through timeouts, as a board's UART read waits for the next byte.
 pub struct StdIo<T>(pub T);
 
 impl<T> embedded_io::ErrorType for StdIo<T> {
@@ -18,7 +19,14 @@ impl<T: Read> embedded_io::Read for StdIo<T> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             match self.0.read(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    continue
+                }
                 other => return other,
             }
         }

@@ -2,12 +2,10 @@
 //! 127.0.0.1, with in-memory A/B slots. The reference for every output is `Engine::run` on the host with
 //! the same bundle; fingerprints are checked against an independent CRC-32.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
 use m3rt::protocol::{frame, ErrorCode, Request, Slot, MAX_FRAME, NO_TAG};
@@ -183,10 +181,15 @@ fn command_loop_serves_switches_inference_corruption_and_uploads() {
         begin_upload(&mut c, &f16_bytes, half);
         drop(c);
 
-        // Connection 2: still the old model, also after a reboot; a bad CRC is refused; a full upload
-        // switches.
+        // Connection 2 (the same serial line, as after a host program died): still the old model, the cut
+        // upload cannot be committed, also not after a reboot; a bad CRC is refused; a full upload switches.
         let mut c = connect(addr);
         assert_eq!(c.hello().unwrap().model.unwrap().fingerprint, fingerprint(&f32_bytes));
+        let incomplete = c.call(&Request::UploadCommit).unwrap_err();
+        assert_eq!(
+            incomplete.downcast_ref::<BoardError>().map(|e| (e.code, e.detail as usize)),
+            Some((ErrorCode::UploadIncomplete, half))
+        );
         c.reboot().unwrap();
         let m = c.hello().unwrap().model.unwrap();
         assert_eq!((m.slot, m.fingerprint), (Slot::A, fingerprint(&f32_bytes)));
