@@ -43,6 +43,15 @@ enum Command {
     /// Convert the shipped micro model if needed, run every task on a sample input, print latencies and
     /// write pictures.
     Demo(demo::DemoArgs),
+    /// Build a board firmware and boot it in QEMU with a model; its UART is served on a TCP port.
+    Flash {
+        /// The emulated board.
+        #[arg(long, value_enum)]
+        board: m3rt_cli::qemu::QemuBoard,
+        /// The model bundle (.m3b).
+        #[arg(long)]
+        model: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +70,19 @@ fn main() -> std::process::ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Flash { board, model } => {
+            let elf = m3rt_cli::qemu::build_firmware(board, &model)?;
+            let booted = m3rt_cli::qemu::boot(board, &elf, &model)?;
+            println!(
+                "{} waiting on 127.0.0.1:{} (connect with `m3rt board --tcp 127.0.0.1:{}`)",
+                board.folder(),
+                booted.port,
+                booted.port
+            );
+            let status = booted.wait()?;
+            println!("QEMU exited with {status}");
+            Ok(())
+        }
         Command::Convert { onnx, out, precision } => {
             let report = convert::convert_file(&onnx, &out, precision)
                 .with_context(|| format!("converting {}", onnx.display()))?;
