@@ -44,20 +44,24 @@ pub struct MoeWork<'s> {
     pub q_offsets: &'s mut [u32],
 }
 
-/// Runs the backbone of `task` on `input` (`[3, H, W]`), leaving block `depth-1`'s output in `x`
-/// (`[T, D]`).
-pub fn encode(
+/// The first block whose output depends on the task (the first MoE block), or `depth` when no block does:
+/// everything before it is shared by every task.
+pub fn first_task_block(h: &crate::model::Hyper) -> u32 {
+    (0..h.depth).find(|&b| h.is_moe(b)).unwrap_or(h.depth)
+}
+
+/// Normalises `input` (`[3, H, W]`), embeds the patches and adds the cls token and position embedding,
+/// leaving the token sequence in `x` (`[T, D]`).
+pub fn embed(
     bundle: &Bundle<'_>,
-    task: u32,
     input: &[f32],
     x: &mut [f32],
     w: &mut EncoderWork<'_>,
     wb: &mut WeightBufs<'_>,
-    counters: &mut Counters,
 ) -> Result<()> {
     let h = *bundle.hyper();
     let u = |v: u32| v as usize;
-    let (t, d, hw) = (u(h.tokens()), u(h.dim), u(h.image_h * h.image_w));
+    let (d, hw) = (u(h.dim), u(h.image_h * h.image_w));
     for c in 0..3 {
         let (m, s) = (h.norm_mean[c], h.norm_std[c]);
         let src = &input[c * hw..(c + 1) * hw];
@@ -72,8 +76,23 @@ pub fn encode(
     cls_row.copy_from_slice(widen_all(bundle.tensor(TensorKey::global(K::ClsToken))?, wb.va)?);
     let pos = widen_all(bundle.tensor(TensorKey::global(K::PosEmbed))?, wb.w)?;
     add_into(x, pos);
+    Ok(())
+}
 
-    for b in 0..h.depth {
+/// Runs blocks `blocks` of the backbone for `task` on the token sequence `x` (`[T, D]`), in place.
+pub fn run_blocks(
+    bundle: &Bundle<'_>,
+    task: u32,
+    blocks: core::ops::Range<u32>,
+    x: &mut [f32],
+    w: &mut EncoderWork<'_>,
+    wb: &mut WeightBufs<'_>,
+    counters: &mut Counters,
+) -> Result<()> {
+    let h = *bundle.hyper();
+    let u = |v: u32| v as usize;
+    let (t, d) = (u(h.tokens()), u(h.dim));
+    for b in blocks.start..blocks.end.min(h.depth) {
         let key = |k| TensorKey::block(k, b);
         let a = &mut w.a[..t * d];
         // Attention sub-block.

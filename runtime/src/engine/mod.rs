@@ -4,6 +4,7 @@
 //! Engine::new(bundle, scratch)   validates sizes once
 //! select_task(t)                 stores one index: the gates and head of task t are found from it
 //! run(input, output)             normalise → patch embed → blocks (dense / MoE) → head → output
+//! run_tasks(input, tasks, outs)  the task-independent prefix once, then each task's blocks and head
 //! ```
 //! Nothing here allocates, and every slice access on outside data is checked.
 
@@ -95,20 +96,102 @@ impl<'b, 's> Engine<'b, 's> {
     /// Runs the selected task on `input` (`[3, H, W]`, channel-major, values as the model's input
     /// expects before normalisation) and writes the raw head output `[C, H, W]` into `output`.
     pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<()> {
+        self.check_input(input)?;
+        self.check_output(self.task, output)?;
+        self.counters.start_run();
+        let depth = self.bundle.hyper().depth;
+        self.forward(self.task, Some(input), 0..depth, Some(output))?;
+        self.counters.runs += 1;
+        Ok(())
+    }
+
+    /// Runs only the backbone of the selected task on `input` and returns its output tokens `[T, D]`
+    /// (cls token first), before the head's LayerNorm.
+    pub fn encode(&mut self, input: &[f32]) -> Result<&[f32]> {
+        self.check_input(input)?;
+        self.counters.start_run();
+        let depth = self.bundle.hyper().depth;
+        self.forward(self.task, Some(input), 0..depth, None)?;
+        Ok(&self.scratch[..self.layout.x])
+    }
+
+    /// Scratch words [`Engine::run_tasks`] needs: [`Bundle::scratch_floats`] plus one copy of the token
+    /// sequence, which keeps the task-independent prefix while each task runs.
+    pub fn multi_task_scratch_floats(&self) -> usize {
+        self.layout.total() + self.layout.x
+    }
+
+    /// Runs several tasks on one image and writes task `tasks[i]`'s output into `outputs[i]`. The work that
+    /// does not depend on the task (normalisation, patch embedding and every block before the first MoE
+    /// block) is done once. The selected task is left unchanged; the counters describe the last task run.
+    pub fn run_tasks(&mut self, input: &[f32], tasks: &[u32], outputs: &mut [&mut [f32]]) -> Result<()> {
+        if tasks.len() != outputs.len() {
+            return Err(Error::ShapeMismatch {
+                what: "outputs (one per task)",
+                expected: tasks.len(),
+                found: outputs.len(),
+            });
+        }
+        self.check_input(input)?;
+        let tasks_total = self.bundle.task_count();
+        for (&task, out) in tasks.iter().zip(outputs.iter()) {
+            if task >= tasks_total {
+                return Err(Error::UnknownTask { task, tasks: tasks_total });
+            }
+            self.check_output(task, out)?;
+        }
+        let needed = self.multi_task_scratch_floats();
+        if self.scratch.len() < needed {
+            return Err(Error::ScratchTooSmall { needed: needed * 4, have: self.scratch.len() * 4 });
+        }
+        let h = *self.bundle.hyper();
+        let split = encoder::first_task_block(&h);
+        let (x, total) = (self.layout.x, self.layout.total());
+        for (i, (&task, out)) in tasks.iter().zip(outputs.iter_mut()).enumerate() {
+            self.counters.start_run();
+            if i == 0 {
+                self.forward(task, Some(input), 0..split, None)?;
+                self.scratch.copy_within(..x, total);
+            } else {
+                self.scratch.copy_within(total..total + x, 0);
+            }
+            self.forward(task, None, split..h.depth, Some(out))?;
+            self.counters.runs += 1;
+        }
+        Ok(())
+    }
+
+    fn check_input(&self, input: &[f32]) -> Result<()> {
         let in_len = self.input_len();
         if input.len() != in_len {
             return Err(Error::ShapeMismatch { what: "input", expected: in_len, found: input.len() });
         }
-        let out_len = self.output_len()?;
-        if output.len() != out_len {
-            return Err(Error::ShapeMismatch { what: "output", expected: out_len, found: output.len() });
-        }
         if input.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFiniteInput);
         }
-        self.counters.start_run();
+        Ok(())
+    }
+
+    fn check_output(&self, task: u32, output: &[f32]) -> Result<()> {
+        let h = self.bundle.hyper();
+        let out_len = self.bundle.task(task)?.out_channels as usize * h.image_h as usize * h.image_w as usize;
+        if output.len() != out_len {
+            return Err(Error::ShapeMismatch { what: "output", expected: out_len, found: output.len() });
+        }
+        Ok(())
+    }
+
+    /// One pass over part of the model for `task`: embed `input` when given (else start from the tokens in
+    /// the residual region), run `blocks`, then the head into `output` when given.
+    fn forward(
+        &mut self,
+        task: u32,
+        input: Option<&[f32]>,
+        blocks: core::ops::Range<u32>,
+        output: Option<&mut [f32]>,
+    ) -> Result<()> {
         let l = self.layout;
-        let mut rest: &mut [f32] = &mut *self.scratch;
+        let mut rest: &mut [f32] = &mut self.scratch[..l.total()];
         let x = take(&mut rest, l.x)?;
         let mut wb =
             WeightBufs { w: take(&mut rest, l.wbuf)?, va: take(&mut rest, l.vbuf)?, vb: take(&mut rest, l.vbuf)? };
@@ -133,15 +216,17 @@ impl<'b, 's> Engine<'b, 's> {
                     q_offsets: bytemuck::cast_slice_mut(take(&mut r, s.queue_offsets)?),
                 },
             };
-            encoder::encode(&self.bundle, self.task, input, x, &mut w, &mut wb, &mut self.counters)?;
+            if let Some(input) = input {
+                encoder::embed(&self.bundle, input, x, &mut w, &mut wb)?;
+            }
+            encoder::run_blocks(&self.bundle, task, blocks, x, &mut w, &mut wb, &mut self.counters)?;
         }
+        let Some(output) = output else { return Ok(()) };
         let mut r: &mut [f32] = &mut *shared;
         let s = &l.head;
         let mut w = HeadWork { ping: take(&mut r, s.ping)?, pong: take(&mut r, s.pong)?, conv: take(&mut r, s.conv)? };
-        let channels = self.bundle.task(self.task)?.out_channels;
-        head::decode(&self.bundle, self.task, channels, x, &mut w, &mut wb, output)?;
-        self.counters.runs += 1;
-        Ok(())
+        let channels = self.bundle.task(task)?.out_channels;
+        head::decode(&self.bundle, task, channels, x, &mut w, &mut wb, output)
     }
 }
 
