@@ -82,7 +82,8 @@ fn serve(mut uart: uart::Uart, buf: buffers::Buffers) -> ! {
         }
         None => exit(false),
     };
-    let _ = uart.write_all(b"serving\r\n");
+    // The zero byte ends the text as a (damaged, dropped) frame for the host's deframer.
+    let _ = uart.write_all(b"serving\r\n\0");
     defmt::info!("serving the m3rt protocol on UART0");
     let backend = m3rt::serve::CpuBackend::new(buf.scratch);
     let mut server = m3rt::serve::Server::new(uart, storage, backend, buf.input, buf.output, FIRMWARE);

@@ -47,7 +47,8 @@ extern "C" fn m3rt_main(entry_el: u64) -> ! {
     };
     let _ = uart.flush();
     if cfg!(feature = "serve") {
-        let _ = uart.write_all(b"serving\r\n");
+        // The zero byte ends the text as a (damaged, dropped) frame for the host's deframer.
+        let _ = uart.write_all(b"serving\r\n\0");
         serve(uart, storage, buf)
     }
     semihosting::exit(if passed { 0 } else { 1 })

@@ -1,6 +1,6 @@
 //! `m3rt flash`: put a model on a board. Over a link (`--port`, `--tcp`) the bundle is uploaded into the
-//! inactive A/B slot, verified by the board and committed; other targets (QEMU boards) add a variant to
-//! [`FlashTarget`].
+//! inactive A/B slot, verified by the board and committed; with `--board qemu-*` the board's firmware is
+//! built and booted in QEMU with the model, its UART served on a TCP port.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,6 +18,9 @@ use crate::board_cmd;
 pub struct FlashArgs {
     #[command(flatten)]
     link: LinkArgs,
+    /// An emulated board to build, boot in QEMU and load the model into (instead of --port / --tcp).
+    #[arg(long, value_enum, conflicts_with_all = ["port", "tcp"])]
+    board: Option<m3rt_cli::qemu::QemuBoard>,
     /// The bundle (.m3b) to flash.
     #[arg(long)]
     model: PathBuf,
@@ -28,14 +31,17 @@ pub struct FlashArgs {
 pub enum FlashTarget {
     /// A running board reached over a serial port or TCP: upload into its inactive slot.
     Link(LinkTarget),
+    /// A board emulated by QEMU: build its firmware and boot it with the model.
+    Qemu(m3rt_cli::qemu::QemuBoard),
 }
 
 impl FlashTarget {
     /// The target the arguments name.
     pub fn from_args(args: &FlashArgs) -> Result<Self> {
-        match args.link.target() {
-            Some(t) => Ok(FlashTarget::Link(t)),
-            None => bail!("say where the board is: --port DEVICE or --tcp HOST:PORT"),
+        match (args.board, args.link.target()) {
+            (Some(board), _) => Ok(FlashTarget::Qemu(board)),
+            (None, Some(t)) => Ok(FlashTarget::Link(t)),
+            (None, None) => bail!("say where the board is: --port DEVICE, --tcp HOST:PORT or --board qemu-..."),
         }
     }
 }
@@ -49,7 +55,23 @@ pub fn flash(args: &FlashArgs) -> Result<()> {
     let bytes = &bytes[..bundle];
     match FlashTarget::from_args(args)? {
         FlashTarget::Link(_) => upload(args, bytes),
+        FlashTarget::Qemu(board) => boot_qemu(board, &args.model),
     }
+}
+
+/// Builds `board`'s firmware, boots it in QEMU with `model` and serves its UART until QEMU exits.
+fn boot_qemu(board: m3rt_cli::qemu::QemuBoard, model: &std::path::Path) -> Result<()> {
+    let elf = m3rt_cli::qemu::build_firmware(board, model)?;
+    let booted = m3rt_cli::qemu::boot(board, &elf, model)?;
+    println!(
+        "{} waiting on 127.0.0.1:{} (connect with `m3rt board --tcp 127.0.0.1:{}`)",
+        board.folder(),
+        booted.port,
+        booted.port
+    );
+    let status = booted.wait()?;
+    println!("QEMU exited with {status}");
+    Ok(())
 }
 
 fn upload(args: &FlashArgs, bytes: &[u8]) -> Result<()> {

@@ -4,3 +4,4 @@
 pub mod board;
 pub mod convert;
 pub mod inspect;
+pub mod qemu;

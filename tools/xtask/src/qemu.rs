@@ -7,6 +7,9 @@
 //!    computed here by the host runtime's `Engine::run` on the same bundle and input. The host build used is
 //!    the portable one the firmwares run (this crate enables `alloc`, not `std`, so no AVX2/FMA kernels).
 //!
+//! 5. Then `tools/cli/tests/qemu_boards.rs` boots both firmwares with their command loop and drives them
+//!    through the protocol client (hello, tasks, 100 switches, inference on every task, bit-identical).
+//!
 //! `cargo xtask qemu --bless` rewrites the expected files from the firmware output, only once the host check
 //! has passed.
 
@@ -74,7 +77,26 @@ pub fn qemu(bless: bool) -> Result<()> {
             check_run(&root, run, &bundle, &expected_lines, bless)
         })?;
     }
-    Ok(())
+    let reference = root.join("boards/zcu104/target/qemu/host-reference.txt");
+    fs::write(&reference, &expected_lines)?;
+    let (model, reference) = (bundle.to_string_lossy(), reference.to_string_lossy());
+    steps::timed("qemu protocol tests (both boards)", || {
+        steps::cargo(
+            &[
+                "test",
+                "-p",
+                "m3rt-cli",
+                "--test",
+                "qemu_boards",
+                "--",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ],
+            &[("M3RT_QEMU_MODEL", model.as_ref()), ("M3RT_QEMU_EXPECTED", reference.as_ref())],
+        )
+    })
 }
 
 /// Installs `qemu-system-arm` (both emulators) with apt when either is missing from `PATH`.
