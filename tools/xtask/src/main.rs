@@ -17,6 +17,7 @@ commands:
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
+                (--reuse: render the last run's timings again)
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   help      this text
 
@@ -35,7 +36,7 @@ fn main() -> Result<()> {
         }
         "venv" => models::venv().map(|_| ()),
         "nostd" => steps::nostd(),
-        "bench-report" => bench_report::run(),
+        "bench-report" => bench_report::run(args.get(1).is_some_and(|a| a == "--reuse")),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
