@@ -34,6 +34,8 @@ pub struct Machine {
     pub date: String,
     /// Peer versions (onnxruntime, numpy and its BLAS).
     pub peers: String,
+    /// `/proc/loadavg` (1, 5, 15 minutes) near the end of the timed part: other work sharing the cores.
+    pub load: String,
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or the workspace's `target/`).
@@ -67,6 +69,9 @@ pub fn run(reuse: bool) -> Result<()> {
     if !reuse {
         std::fs::write(&date_file, capture(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?)?;
         measure(&py, &ort_script, &nodes, &m3vit, &models, &work)?;
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        std::fs::write(work.join("load.txt"), load.join(" "))?;
     } else if !criterion_home.exists() || !ort_json.exists() {
         bail!("--reuse: no earlier measurements in {}", work.display());
     }
@@ -87,7 +92,8 @@ pub fn run(reuse: bool) -> Result<()> {
         Ok(())
     })?;
     collect::derive(&mut figures, &nodes);
-    let machine = Machine { cpu: cpu_model(), date, peers };
+    let load = std::fs::read_to_string(work.join("load.txt")).unwrap_or_else(|_| "unknown".into());
+    let machine = Machine { cpu: cpu_model(), date, peers, load: load.trim().to_string() };
     let out = root().join("benches");
     std::fs::write(out.join("report.json"), render::json(&figures, &machine)?)?;
     std::fs::write(out.join("REPORT.md"), render::markdown(&figures, &machine))?;

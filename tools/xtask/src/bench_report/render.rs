@@ -11,7 +11,7 @@ use super::{Figures, Machine, COMMAND, GEMM_SHAPES};
 pub fn json(f: &Figures, m: &Machine) -> Result<String> {
     let figures: Map<String, Value> = f.iter().map(|(k, v)| (k.clone(), json!(round(*v)))).collect();
     let doc = json!({
-        "measured_on": { "cpu": m.cpu, "date": m.date, "threads": 1, "peers": m.peers },
+        "measured_on": { "cpu": m.cpu, "date": m.date, "threads": 1, "peers": m.peers, "loadavg": m.load },
         "command": COMMAND,
         "units": "keys end in their unit: ms, ns, mb (10^6 bytes), gflops, pct; ratio.* are peer / m3rt",
         "figures": figures,
@@ -56,8 +56,14 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
         "Measured on this machine: **{}**, **1 thread** for every engine (2-thread onnxruntime separately), \
          {}. Peers: {}, tract 0.23.9 (in process, optimized, pruned to the task output), matrixmultiply 0.3. \
          Made by `{COMMAND}` (criterion medians with few samples, onnxruntime medians of 10 after 3 warm-ups). \
-         Figures move with the machine's load (on a shared machine, 2-thread figures can even be slower than 1-thread ones); ratios are within one run.\n",
-        m.cpu, m.date, m.peers
+         Load average (1, 5, 15 min) near the end of the timed part: {} on {} logical CPUs. Figures move with \
+         the machine's load (on a shared machine, 2-thread figures can even be slower than 1-thread ones); \
+         ratios are within one run.\n",
+        m.cpu,
+        m.date,
+        m.peers,
+        m.load,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let _ = writeln!(w, "![latency per engine](report.svg)\n");
     main_table(w, f);
