@@ -178,5 +178,7 @@ def build(params: dict[str, np.ndarray], cfg: Config, probe: bool = False):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
                               producer_name="m3rt-export", producer_version="1")
     model.doc_string = f"M3ViT {cfg.name}: tasks {', '.join(cfg.task_names)}; see docs/onnx-form.md"
+    # Each task's post-processing, read by `m3rt convert` (docs/onnx-form.md, "Metadata").
+    helper.set_model_props(model, {f"m3rt.post.{t.name}": t.post for t in cfg.tasks})
     onnx.checker.check_model(model)
     return model, probes

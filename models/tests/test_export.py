@@ -27,6 +27,7 @@ class MicroTest(unittest.TestCase, ExportChecks):
         a, b = onnx.load(str(committed / "model.onnx")), onnx.load(str(fresh / "model.onnx"))
         self.assertEqual([(n.op_type, list(n.input), list(n.output), str(n.attribute)) for n in a.graph.node],
                          [(n.op_type, list(n.input), list(n.output), str(n.attribute)) for n in b.graph.node])
+        self.assertEqual({p.key: p.value for p in a.metadata_props}, {p.key: p.value for p in b.metadata_props})
         ia = {i.name: numpy_helper.to_array(i) for i in a.graph.initializer}
         ib = {i.name: numpy_helper.to_array(i) for i in b.graph.initializer}
         self.assertEqual(ia.keys(), ib.keys())

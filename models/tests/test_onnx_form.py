@@ -46,6 +46,13 @@ class OnnxFormTest(unittest.TestCase):
             self.assertEqual([n.op_type for n in model.graph.node], expected_ops(cfg), name)
             self.assertEqual(model.graph.node[-1].output[0], cfg.task_names[-1])
 
+    def test_post_processing_metadata(self):
+        for name in ("micro", "tiny-light"):
+            model = onnx.load(str(exported(name)["model_path"]))
+            cfg = config.load(CONFIGS / f"{name}.toml")
+            props = {p.key: p.value for p in model.metadata_props}
+            self.assertEqual(props, {f"m3rt.post.{t.name}": t.post for t in cfg.tasks}, name)
+
     def test_attributes_and_constants(self):
         model = onnx.load(str(exported("micro")["model_path"]))
         cfg = config.load(CONFIGS / "micro.toml")

@@ -16,7 +16,13 @@ pub const RECORD_LEN: usize = 40;
 /// Alignment of the tensor table, in bytes from the file start.
 pub const TABLE_ALIGN: usize = 8;
 
-const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+/// Slice-by-16 tables (16 KiB) on hosts, where bundles are large; one 1 KiB table on small targets.
+#[cfg(feature = "std")]
+type CrcTable = crc::Table<16>;
+#[cfg(not(feature = "std"))]
+type CrcTable = crc::Table<1>;
+
+const CRC32: Crc<u32, CrcTable> = Crc::<u32, CrcTable>::new(&CRC_32_ISO_HDLC);
 
 /// CRC-32/ISO-HDLC (the zlib / Ethernet CRC) of `bytes`, as stored in the preamble.
 pub fn crc32(bytes: &[u8]) -> u32 {

@@ -90,6 +90,12 @@ impl<'a> Bundle<'a> {
         TensorRecord::read(self.table, index)
     }
 
+    /// True when some tensor is stored as f16 (the engine then reserves buffers to widen them into).
+    pub fn has_f16(&self) -> bool {
+        (0..self.tensor_count)
+            .any(|i| TensorRecord::read(self.table, i).ok().and_then(|r| r.dtype()) == Some(super::Dtype::F16))
+    }
+
     /// f32 elements of scratch memory the engine needs, as the converter computed it.
     pub fn scratch_floats(&self) -> usize {
         self.scratch_floats

@@ -13,7 +13,7 @@ use crate::model::{head_conv_channels, HeadKind, Hyper};
 pub struct Layout {
     /// Residual stream `[T, D]`.
     pub x: usize,
-    /// Widened weight matrix (f16 bundles): the largest matrix of the model.
+    /// Widened weight matrix (f16 bundles; empty otherwise): the largest matrix of the model.
     pub wbuf: usize,
     /// Two widened weight vectors (f16 bundles): each the longest vector of the model.
     pub vbuf: usize,
@@ -92,9 +92,10 @@ impl HeadSizes {
 }
 
 impl Layout {
-    /// The layout for a model with hyperparameters `h` whose widest task head has `max_c` channels.
-    /// `h` must have passed [`Hyper::check`].
-    pub fn new(h: &Hyper, max_c: u32) -> Self {
+    /// The layout for a model with hyperparameters `h` whose widest task head has `max_c` channels;
+    /// `widens` when some tensor is stored as f16 (else the widening buffers are empty). `h` must have
+    /// passed [`Hyper::check`].
+    pub fn new(h: &Hyper, max_c: u32, widens: bool) -> Self {
         let u = |v: u32| v as usize;
         let (t, d) = (u(h.tokens()), u(h.dim));
         let (hh, ww) = (u(h.image_h), u(h.image_w));
@@ -126,8 +127,11 @@ impl Layout {
             let kk = u(h.head_kind.conv_kernel(j));
             wbuf = wbuf.max(u(cin) * u(cout) * kk * kk);
         }
-        let vbuf =
+        let mut vbuf =
             [3 * d, u(h.mlp_hidden), u(h.expert_hidden), u(h.head_width), u(max_c)].into_iter().max().unwrap_or(0);
+        if !widens {
+            (wbuf, vbuf) = (0, 0);
+        }
         Layout { x: t * d, wbuf, vbuf, encoder, head }
     }
 
@@ -162,7 +166,7 @@ fn head_sizes(h: &Hyper, max_c: u32) -> HeadSizes {
 }
 
 /// The f32 scratch words an engine needs for a model with hyperparameters `h` whose widest task head has
-/// `max_out_channels` channels. The converter stores this in the bundle.
-pub fn scratch_floats(h: &Hyper, max_out_channels: u32) -> u64 {
-    Layout::new(h, max_out_channels).total() as u64
+/// `max_out_channels` channels and, when `widens`, some f16 tensors. The converter stores this in the bundle.
+pub fn scratch_floats(h: &Hyper, max_out_channels: u32, widens: bool) -> u64 {
+    Layout::new(h, max_out_channels, widens).total() as u64
 }

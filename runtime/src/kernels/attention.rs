@@ -1,6 +1,6 @@
 //! Multi-head self-attention over one sequence.
 
-use super::activation::softmax_row;
+use super::activation::softmax_rows_inplace;
 use super::gemm::{gemm_strided, View};
 use super::{band_clamp, need};
 use crate::Result;
@@ -49,9 +49,7 @@ pub fn attention(qkv: &[f32], t: usize, d: usize, heads: usize, out: &mut [f32],
             let vkt = View { rows: hd, cols: t, rs: 1, cs: 3 * d };
             let vs = View { rows, cols: t, rs: t, cs: 1 };
             gemm_strided(scale, &qkv[i0 * 3 * d + h * hd..], vq, k, vkt, 0.0, scores, vs)?;
-            for row in scores.chunks_exact_mut(t) {
-                softmax_row(row);
-            }
+            softmax_rows_inplace(scores, rows, t)?;
             let vv = View { rows: t, cols: hd, rs: 3 * d, cs: 1 };
             let vo = View { rows, cols: hd, rs: d, cs: 1 };
             gemm_strided(1.0, scores, vs, v, vv, 0.0, &mut out[i0 * d + h * hd..], vo)?;

@@ -1,7 +1,8 @@
 //! 2-D convolution (one image, NCHW): a banded im2col feeding the GEMM, so scratch stays bounded however
 //! large the feature map is.
 
-use super::gemm::matmul;
+use super::gemm::source::Im2colB;
+use super::gemm::{conv_implicit, matmul};
 use super::need;
 use crate::{Error, Result};
 
@@ -62,7 +63,9 @@ fn check(
     Ok((ho, wo))
 }
 
-/// `out[cout × ho × wo] = weight ⊛ input + bias`, zero padding `pad`, stride `stride`.
+/// `out[cout × ho × wo] = weight ⊛ input + bias`, zero padding `pad`, stride `stride`. Reads the image in
+/// place where the CPU has a fast kernel for it; otherwise builds im2col bands in `scratch`
+/// ([`conv2d_scratch_len`] floats).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     input: &[f32],
@@ -78,6 +81,26 @@ pub fn conv2d(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
+    conv2d_with(input, cin, h, w, weight, cout, k, stride, pad, bias, out, scratch, true)
+}
+
+/// [`conv2d`], with the implicit-im2col fast path allowed or not (tests run both paths).
+#[allow(clippy::too_many_arguments)]
+fn conv2d_with(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    implicit: bool,
+) -> Result<()> {
     let (ho, wo) = check(input, cin, h, w, weight, cout, k, stride, pad, bias, out)?;
     let plane = ho * wo;
     for (c, row) in out.chunks_exact_mut(plane.max(1)).take(cout).enumerate() {
@@ -86,10 +109,23 @@ pub fn conv2d(
     if plane == 0 {
         return Ok(());
     }
-    let kk = cin * k * k;
     if k == 1 && stride == 1 && pad == 0 {
         return matmul(cout, cin, plane, weight, cin, input, plane, out, plane, true);
     }
+    // The scratch is checked on every CPU, so a caller's buffer that works here works everywhere.
+    need("conv scratch", scratch.len(), conv2d_scratch_len(cin, h, w, cout, k, stride, pad))?;
+    let src = Im2colB { input, cin, h, w, k, stride, pad, ho, wo };
+    if implicit && conv_implicit(weight, cout, &src, out)? {
+        return Ok(());
+    }
+    banded(&src, weight, cout, out, scratch)
+}
+
+/// The portable path of [`conv2d`] after the bias: im2col one band of output rows at a time into `scratch`,
+/// then a GEMM per band.
+fn banded(src: &Im2colB<'_>, weight: &[f32], cout: usize, out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+    let Im2colB { input, cin, h, w, k, stride, pad, ho, wo } = *src;
+    let (plane, kk) = (ho * wo, cin * k * k);
     let band = band_rows(cin, k, ho, wo);
     need("conv scratch", scratch.len(), kk * wo * band)?;
     let mut y0 = 0;
@@ -227,18 +263,22 @@ mod tests {
             let bias = random_vec(rng, cout);
             let (mut fast, mut slow) = (vec![0.0; cout * ho * wo], vec![0.0; cout * ho * wo]);
             let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, k, stride, pad)];
-            conv2d(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut fast, &mut scratch).unwrap();
-            conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut slow).unwrap();
-            assert_close(&fast, &slow, 1e-5);
-            conv2d(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut fast, &mut scratch).unwrap();
-            conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut slow).unwrap();
-            assert_close(&fast, &slow, 1e-5);
+            for implicit in [true, false] {
+                let (i, wt, b) = (&input, &weight, Some(bias.as_slice()));
+                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, b, &mut fast, &mut scratch, implicit).unwrap();
+                conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut slow).unwrap();
+                assert_close(&fast, &slow, 1e-5);
+                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, None, &mut fast, &mut scratch, implicit).unwrap();
+                conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut slow).unwrap();
+                assert_close(&fast, &slow, 1e-5);
+            }
         }
     );
 
     #[test]
     fn bands_cover_large_maps() {
-        // A map large enough that the band is smaller than the output height.
+        // A map large enough that the band is smaller than the output height, and K and N span several
+        // packed blocks of the implicit path.
         let (cin, h, w) = (64, 40, 256);
         assert!(band_rows(cin, 3, h, w) < h);
         let mut rng = Rng::new(6);
@@ -246,8 +286,10 @@ mod tests {
         let weight = random_vec(&mut rng, 2 * cin * 9);
         let (mut fast, mut slow) = (vec![0.0; 2 * h * w], vec![0.0; 2 * h * w]);
         let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, 2, 3, 1, 1)];
-        conv2d(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut fast, &mut scratch).unwrap();
         conv2d_ref(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut slow).unwrap();
-        assert_close(&fast, &slow, 1e-4);
+        for implicit in [true, false] {
+            conv2d_with(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut fast, &mut scratch, implicit).unwrap();
+            assert_close(&fast, &slow, 1e-4);
+        }
     }
 }

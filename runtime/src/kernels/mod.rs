@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod norm;
 pub mod patch;
 pub mod resize;
+pub mod simd;
 #[cfg(test)]
 mod testing;
 

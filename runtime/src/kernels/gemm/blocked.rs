@@ -1,7 +1,7 @@
 //! A cache-blocked SGEMM that needs no allocator: B is packed one `KC × NR` panel at a time into a fixed
 //! array on the stack (16 KiB; plus 4 KiB for A rows when they are not contiguous), and a register-blocked
-//! micro-kernel accumulates `MR × NR` outputs. The same source is compiled twice on x86-64 with `std`:
-//! once portable, once with AVX2 + FMA, picked at run time.
+//! micro-kernel accumulates `MR × NR` outputs. This is the portable path (every target, `no_std`); x86-64
+//! with `std` uses `avx2.rs` when the CPU has AVX2 and FMA.
 
 use super::View;
 
@@ -27,17 +27,6 @@ impl MulAdd for Plain {
     }
 }
 
-/// Fused multiply-add (only used where the CPU has FMA).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub struct Fused;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-}
-
 /// `c = alpha·a·b + beta·c` for views already checked to lie inside their slices and to match in shape.
 /// Rows of A are read in place when they are contiguous (`cs == 1`, every caller here) and packed
 /// `MR` at a time otherwise; B is packed one `KC × NR` panel at a time and reused for every row block.
@@ -45,13 +34,7 @@ impl MulAdd for Fused {
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
     let (m, k, n) = (va.rows, va.cols, vb.cols);
-    // Scale C by beta first, so every K block can simply accumulate.
-    for i in 0..m {
-        for j in 0..n {
-            let at = i * vc.rs + j * vc.cs;
-            c[at] = if beta == 0.0 { 0.0 } else { beta * c[at] };
-        }
-    }
+    scale_c(beta, c, vc);
     let mut bp = [0f32; KC * NR];
     let mut ap = [0f32; MR * KC];
     let mut p0 = 0;
@@ -100,6 +83,29 @@ pub fn gemm<M: MulAdd>(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, bet
     }
 }
 
+/// `c = beta·c` over the view (exactly zero when `beta` is 0, whatever `c` held), so every K block can
+/// simply accumulate.
+pub fn scale_c(beta: f32, c: &mut [f32], vc: View) {
+    if beta == 1.0 {
+        return;
+    }
+    for i in 0..vc.rows {
+        if vc.cs == 1 {
+            let row = &mut c[i * vc.rs..i * vc.rs + vc.cols];
+            if beta == 0.0 {
+                row.fill(0.0);
+            } else {
+                row.iter_mut().for_each(|v| *v *= beta);
+            }
+            continue;
+        }
+        for j in 0..vc.cols {
+            let at = i * vc.rs + j * vc.cs;
+            c[at] = if beta == 0.0 { 0.0 } else { beta * c[at] };
+        }
+    }
+}
+
 /// `MR × NR` accumulators over `kc` columns of the `MR` rows of A and `kc` packed rows of B.
 #[inline(always)]
 fn micro_kernel<M: MulAdd>(kc: usize, rows: [&[f32]; MR], bp: &[f32; KC * NR]) -> [[f32; NR]; MR] {
@@ -114,23 +120,4 @@ fn micro_kernel<M: MulAdd>(kc: usize, rows: [&[f32]; MR], bp: &[f32; KC * NR]) -
         }
     }
     acc
-}
-
-/// The same GEMM compiled with AVX2 and FMA enabled.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_avx2_fma(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
-    gemm::<Fused>(alpha, a, va, b, vb, beta, c, vc)
-}
-
-/// True when the AVX2 + FMA build may run here (checked once).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub fn has_avx2_fma() -> bool {
-    use std::sync::OnceLock;
-    static DETECTED: OnceLock<bool> = OnceLock::new();
-    *DETECTED.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"))
 }

@@ -1,6 +1,9 @@
 //! Matrix multiplication: the naive reference and the fast, allocation-free blocked path.
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx2;
 mod blocked;
+pub mod source;
 
 use super::need;
 use crate::Result;
@@ -107,13 +110,35 @@ pub fn gemm_strided(
     Ok(())
 }
 
+/// `out[cout × ho·wo] += weight[cout × cin·k·k] · im2col(src)`, reading the image in place (no im2col
+/// buffer), when this CPU has a fast kernel for it. Returns `Ok(false)` and leaves `out` untouched otherwise,
+/// so the caller falls back to an explicit im2col.
+pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out: &mut [f32]) -> Result<bool> {
+    let (kk, n) = source::PackB::shape(src);
+    need("conv weight", weight.len(), cout * kk)?;
+    need("conv input", src.input.len(), src.cin * src.h * src.w)?;
+    need("conv output", out.len(), cout * n)?;
+    if src.stride == 0 || cout == 0 || kk == 0 || n == 0 {
+        return Ok(false);
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx2() {
+        let va = View { rows: cout, cols: kk, rs: kk, cs: 1 };
+        let vc = View { rows: cout, cols: n, rs: n, cs: 1 };
+        // Safety: AVX2 and FMA were detected on this CPU just above.
+        unsafe { avx2::gemm(1.0, weight, va, src, 1.0, out, vc) };
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// Runs the best GEMM build this CPU supports on checked views.
 #[allow(clippy::too_many_arguments)]
 fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if blocked::has_avx2_fma() {
+    if super::simd::avx2() {
         // Safety: AVX2 and FMA were detected on this CPU just above.
-        unsafe { blocked::gemm_avx2_fma(alpha, a, va, b, vb, beta, c, vc) };
+        unsafe { avx2::gemm(alpha, a, va, &source::MatrixB { data: b, view: vb }, beta, c, vc) };
         return;
     }
     blocked::gemm::<blocked::Plain>(alpha, a, va, b, vb, beta, c, vc);
@@ -269,6 +294,44 @@ mod tests {
         }
         assert_close(&fast, &slow, 1e-5);
     }
+
+    #[test]
+    fn large_blocks_match_reference() {
+        // Crosses every blocking boundary of the fast paths: M past one packed row block (144), K past one
+        // packed slice (256), N not a multiple of the tile; accumulating into a padded C.
+        let (m, k, n, ldc) = (151, 530, 37, 41);
+        let rng = &mut Rng::new(5);
+        let (a, b, c0) = (random_vec(rng, m * k), random_vec(rng, k * n), random_vec(rng, m * ldc));
+        let (mut fast, mut slow) = (c0.clone(), c0);
+        matmul(m, k, n, &a, k, &b, n, &mut fast, ldc, true).unwrap();
+        matmul_ref(m, k, n, &a, k, &b, n, &mut slow, ldc, true).unwrap();
+        assert_close(&fast, &slow, 1e-5);
+    }
+
+    fast_vs_ref!(
+        portable_path_matches_reference,
+        cases = 32,
+        (m in 1usize..=30, k in 1usize..=300, n in 1usize..=40, beta in 0usize..=2),
+        |rng| {
+            // The no_std path, also on CPUs where `matmul` picks a SIMD build.
+            let (a, b, c0) = (random_vec(rng, m * k), random_vec(rng, k * n), random_vec(rng, m * n));
+            let beta = beta as f32 * 0.5;
+            let (va, vb, vc) = (View { rows: m, cols: k, rs: k, cs: 1 }, View { rows: k, cols: n, rs: n, cs: 1 }, View {
+                rows: m,
+                cols: n,
+                rs: n,
+                cs: 1,
+            });
+            let mut fast = c0.clone();
+            blocked::gemm::<blocked::Plain>(1.5, &a, va, &b, vb, beta, &mut fast, vc);
+            let mut slow = vec![0.0; m * n];
+            matmul_ref(m, k, n, &a, k, &b, n, &mut slow, n, false).unwrap();
+            for (s, c) in slow.iter_mut().zip(&c0) {
+                *s = 1.5 * *s + beta * c;
+            }
+            assert_close(&fast, &slow, 1e-5);
+        }
+    );
 
     #[test]
     fn short_buffers_are_errors() {

@@ -8,7 +8,22 @@ use m3rt::model::{self, Hyper, PostProcess, TensorKey, TensorKind, MAX_TASKS, MA
 use super::walk::Found;
 use super::Precision;
 
-/// The post-processing a task's name implies.
+/// The metadata key prefix under which the exporter records each task's post-processing
+/// (`m3rt.post.<task>` = `argmax` | `raw` | `sigmoid` | `l2norm`).
+pub const POST_KEY_PREFIX: &str = "m3rt.post.";
+
+/// Reads a post-processing name as written by the exporter.
+pub fn parse_post(value: &str) -> Result<PostProcess> {
+    Ok(match value {
+        "argmax" => PostProcess::Argmax,
+        "raw" => PostProcess::Raw,
+        "sigmoid" => PostProcess::Sigmoid,
+        "l2norm" => PostProcess::L2Normalize,
+        other => bail!("post-processing '{other}' is not one of argmax, raw, sigmoid, l2norm"),
+    })
+}
+
+/// The post-processing a task's name implies, for ONNX files without `m3rt.post.<task>` metadata.
 pub fn post_for(name: &str) -> PostProcess {
     match name.to_ascii_lowercase().as_str() {
         "semseg" | "parts" | "human_parts" | "seg" => PostProcess::Argmax,
@@ -25,8 +40,8 @@ pub fn per_task(kind: TensorKind) -> bool {
 }
 
 /// The scratch size stored in the bundle. The one call site of the engine's scratch computation.
-fn scratch_floats(h: &Hyper, max_out_channels: u32) -> u64 {
-    m3rt::engine::scratch_floats(h, max_out_channels)
+fn scratch_floats(h: &Hyper, max_out_channels: u32, precision: Precision) -> u64 {
+    m3rt::engine::scratch_floats(h, max_out_channels, precision == Precision::F16)
 }
 
 /// Checks that every task describes the same backbone and returns the hyperparameters.
@@ -95,16 +110,23 @@ pub fn hyper(tasks: &[(String, Found)]) -> Result<Hyper> {
 }
 
 /// Writes the bundle; returns its bytes and the parameter count.
-pub fn write(h: &Hyper, tasks: &[(String, Found)], precision: Precision) -> Result<(Vec<u8>, u64)> {
+/// Writes the bundle; `posts` holds the post-processing stated in the ONNX metadata (tasks missing from
+/// it get [`post_for`] their name).
+pub fn write(
+    h: &Hyper,
+    tasks: &[(String, Found)],
+    posts: &std::collections::HashMap<String, PostProcess>,
+    precision: Precision,
+) -> Result<(Vec<u8>, u64)> {
     let channels: Vec<u32> = tasks.iter().map(|(_, f)| f.head.map_or(0, |x| x.2)).collect();
     let max_c = channels.iter().copied().max().unwrap_or(0);
     let bw = |e: m3rt::Error| anyhow!("bundle writer: {e}");
-    let mut writer = BundleWriter::new(*h, scratch_floats(h, max_c)).map_err(bw)?;
+    let mut writer = BundleWriter::new(*h, scratch_floats(h, max_c, precision)).map_err(bw)?;
     for ((name, _), &c) in tasks.iter().zip(&channels) {
         if name.is_empty() || name.len() > MAX_TASK_NAME {
             bail!("task name '{name}' must be 1 to {MAX_TASK_NAME} bytes long");
         }
-        writer.add_task(name, c, post_for(name)).map_err(bw)?;
+        writer.add_task(name, c, posts.get(name).copied().unwrap_or_else(|| post_for(name))).map_err(bw)?;
     }
     let mut params = 0u64;
     for i in 0..model::tensor_count(h) {

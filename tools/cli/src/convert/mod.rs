@@ -20,11 +20,11 @@ mod walk;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use m3rt::model::Hyper;
 use tract_onnx::prelude::Framework;
 
-pub use assemble::post_for;
+pub use assemble::{parse_post, post_for, POST_KEY_PREFIX};
 
 /// Weight precision in the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +55,13 @@ pub fn convert_onnx(onnx_path: &Path, precision: Precision) -> Result<(Vec<u8>, 
         .proto_model_for_read(&mut bytes.as_slice())
         .map_err(|e| anyhow::anyhow!("{} is not a readable ONNX protobuf: {e}", onnx_path.display()))?;
     drop(bytes);
+    let mut posts = std::collections::HashMap::new();
+    for entry in &proto.metadata_props {
+        if let Some(task) = entry.key.strip_prefix(assemble::POST_KEY_PREFIX) {
+            let post = assemble::parse_post(&entry.value).with_context(|| format!("ONNX metadata '{}'", entry.key))?;
+            posts.insert(task.to_string(), post);
+        }
+    }
     let g = graph::Graph::new(proto)?;
     let mut tasks = Vec::with_capacity(g.outputs.len());
     for out in &g.outputs {
@@ -63,7 +70,10 @@ pub fn convert_onnx(onnx_path: &Path, precision: Precision) -> Result<(Vec<u8>, 
         tasks.push((out.clone(), w.found));
     }
     let hyper = assemble::hyper(&tasks)?;
-    let (bundle, params) = assemble::write(&hyper, &tasks, precision)?;
+    if let Some(unknown) = posts.keys().find(|t| !tasks.iter().any(|(name, _)| name == *t)) {
+        bail!("ONNX metadata names post-processing for '{unknown}', which is not an output of the graph");
+    }
+    let (bundle, params) = assemble::write(&hyper, &tasks, &posts, precision)?;
     let report = ConvertReport {
         hyper,
         tasks: tasks.iter().map(|(n, f)| (n.clone(), f.head.map_or(0, |h| h.2))).collect(),

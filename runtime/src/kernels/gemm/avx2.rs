@@ -1,0 +1,209 @@
+//! SGEMM for x86-64 CPUs with AVX2 and FMA (chosen at run time, `std` only).
+//!
+//! The BLIS loop order: a `KC × NC` block of B is packed into `NR`-column micro-panels (reading B's rows
+//! front to back), then each block of up to `MC` rows of A into `MR`-row micro-panels; every B micro-panel
+//! (L1-resident) is swept by every A micro-panel (L2-resident). The micro-kernel keeps a `6 × 16` tile of C
+//! in twelve ymm registers and issues two FMAs per broadcast A element. The packing buffers are fixed arrays
+//! on the stack (about 390 KiB), so nothing is allocated.
+
+use core::arch::x86_64::{
+    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm_prefetch, _MM_HINT_T0,
+};
+
+use super::source::PackB;
+use super::View;
+
+/// Rows of the register tile.
+const MR: usize = 6;
+/// Columns of the register tile (two ymm registers).
+const NR: usize = 16;
+/// Depth of one packed slice of K.
+const KC: usize = 256;
+/// Rows of A packed at once (`MC × KC` floats: 256 KiB, L2-resident). Most matrices here (256 output
+/// channels, 129 tokens) fit in one block, so A is packed once per `KC` slice.
+const MC: usize = 258;
+/// Columns of B packed at once (`KC × NC` floats: 128 KiB, L2-resident).
+const NC: usize = 128;
+
+/// `c = alpha·a·b + beta·c` on views already checked to lie inside their slices and to match in shape
+/// (`b` is `va.cols × vc.cols`).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemm<B: PackB>(alpha: f32, a: &[f32], va: View, b: &B, beta: f32, c: &mut [f32], vc: View) {
+    let (m, k, n) = (va.rows, va.cols, vc.cols);
+    super::blocked::scale_c(beta, c, vc);
+    let mut ap = Aligned([0f32; MC * KC]);
+    let mut bp = Aligned([0f32; KC * NC]);
+    let (ap, bp) = (&mut ap.0, &mut bp.0);
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        for i0 in (0..m).step_by(MC) {
+            let mc = MC.min(m - i0);
+            pack_a(a, va, i0, mc, p0, kc, ap);
+            let a_block = &ap[..mc.div_ceil(MR) * MR * kc];
+            for j0 in (0..n).step_by(NC) {
+                let nc = NC.min(n - j0);
+                let panels = match b.in_place() {
+                    Some((data, rs)) => {
+                        // Full strips are read where they lie; only a last partial strip is packed.
+                        let full = nc / NR * NR;
+                        if full < nc {
+                            b.pack::<NR>(p0, kc, j0 + full, nc - full, bp);
+                        }
+                        Panels::InPlace { data, rs, p0, j0, tail: &bp[..kc * NR] }
+                    }
+                    None => {
+                        b.pack::<NR>(p0, kc, j0, nc, bp);
+                        Panels::Packed(&bp[..nc.div_ceil(NR) * NR * kc])
+                    }
+                };
+                // Safety: forwarded from this function's contract.
+                unsafe { macro_block(alpha, a_block, &panels, kc, c, vc, (i0, j0), (mc, nc)) };
+            }
+        }
+    }
+}
+
+/// Where the micro-kernel reads the strips of one `kc × nc` block of B from.
+enum Panels<'a> {
+    /// Packed micro-panels, `kc × NR` each.
+    Packed(&'a [f32]),
+    /// B itself (row stride `rs`, unit column stride) from row `p0`, column `j0`; a last partial strip is
+    /// packed in `tail`.
+    InPlace { data: &'a [f32], rs: usize, p0: usize, j0: usize, tail: &'a [f32] },
+}
+
+impl Panels<'_> {
+    /// Strip `s` (columns `jr..jr+nr` of the block): its first element and its row stride.
+    fn strip(&self, s: usize, jr: usize, nr: usize, kc: usize) -> (&[f32], usize) {
+        match *self {
+            Panels::Packed(bp) => (&bp[s * kc * NR..(s + 1) * kc * NR], NR),
+            Panels::InPlace { tail, .. } if nr < NR => (tail, NR),
+            Panels::InPlace { data, rs, p0, j0, .. } => {
+                let at = p0 * rs + j0 + jr;
+                (&data[at..at + (kc - 1) * rs + NR], rs)
+            }
+        }
+    }
+}
+
+/// Every `MR × NR` tile of the `mc × nc` block of C at `(i0, j0)`, from packed A and B micro-panels.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `vc` must lie inside `c`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_block(
+    alpha: f32,
+    ap: &[f32],
+    panels: &Panels<'_>,
+    kc: usize,
+    c: &mut [f32],
+    vc: View,
+    (i0, j0): (usize, usize),
+    (mc, nc): (usize, usize),
+) {
+    let mut tile = [0f32; MR * NR];
+    for (strip, jr) in (0..nc).step_by(NR).enumerate() {
+        let nr = NR.min(nc - jr);
+        let (bpanel, bs) = panels.strip(strip, jr, nr, kc);
+        for (panel, ir) in (0..mc).step_by(MR).enumerate() {
+            let mr = MR.min(mc - ir);
+            let apanel = &ap[panel * MR * kc..(panel + 1) * MR * kc];
+            let (row0, col0) = (i0 + ir, j0 + jr);
+            if nr == NR && vc.cs == 1 {
+                let at = row0 * vc.rs + col0;
+                // Safety: the view lies inside `c` (checked by the public entry points); rows row0..row0+mr,
+                // columns col0..col0+16 are inside it, contiguous along a row (cs == 1).
+                unsafe { kernel(apanel, bpanel, bs, alpha, c.as_mut_ptr().add(at), vc.rs, mr) };
+            } else {
+                tile.fill(0.0);
+                // Safety: `tile` holds MR rows of NR contiguous floats.
+                unsafe { kernel(apanel, bpanel, bs, 1.0, tile.as_mut_ptr(), NR, MR) };
+                for (r, row) in tile.chunks_exact(NR).take(mr).enumerate() {
+                    for (j, v) in row.iter().take(nr).enumerate() {
+                        c[(row0 + r) * vc.rs + (col0 + j) * vc.cs] += alpha * v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A packing buffer on a cache-line boundary, so no vector load of a micro-panel straddles two lines.
+#[repr(C, align(64))]
+struct Aligned<const N: usize>([f32; N]);
+
+/// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of A into `MR`-row micro-panels: element `(r, p)` of
+/// panel `q` at `q·MR·kc + p·MR + r`; rows past `mc` are zero.
+fn pack_a(a: &[f32], va: View, i0: usize, mc: usize, p0: usize, kc: usize, ap: &mut [f32]) {
+    for (q, panel) in ap.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
+        for r in 0..MR {
+            let i = q * MR + r;
+            if i >= mc {
+                for p in 0..kc {
+                    panel[p * MR + r] = 0.0;
+                }
+                continue;
+            }
+            let base = (i0 + i) * va.rs + p0 * va.cs;
+            if va.cs == 1 {
+                for (p, &v) in a[base..base + kc].iter().enumerate() {
+                    panel[p * MR + r] = v;
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * MR + r] = a[base + p * va.cs];
+                }
+            }
+        }
+    }
+}
+
+/// The register tile: `c[r·rs + j] += alpha · Σ_p a[p·MR + r] · b[p·bs + j]` for `r < rows ≤ 6`, `j < 16`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `c` must point to `rows` rows, `rs` floats apart, of 16 writable
+/// floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, c: *mut f32, rs: usize, rows: usize) {
+    let kc = a.len() / MR;
+    if kc == 0 {
+        return;
+    }
+    let b = &b[..(kc - 1) * bs + NR];
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    // Start fetching the C tile now: its rows are far apart in large outputs, and the K loop hides the
+    // latency of the misses.
+    for r in 0..rows.min(MR) {
+        let row = c.wrapping_add(r * rs) as *const i8;
+        _mm_prefetch::<_MM_HINT_T0>(row);
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(60));
+    }
+    let mut acc: [__m256; 2 * MR] = [_mm256_setzero_ps(); 2 * MR];
+    for p in 0..kc {
+        // Safety: p < kc, so the 16 floats at bp + p·bs and the 6 at ap + 6p are inside `b` and `a`.
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp.add(p * bs));
+            let b1 = _mm256_loadu_ps(bp.add(p * bs + 8));
+            for r in 0..MR {
+                let ar = _mm256_broadcast_ss(&*ap.add(p * MR + r));
+                acc[2 * r] = _mm256_fmadd_ps(ar, b0, acc[2 * r]);
+                acc[2 * r + 1] = _mm256_fmadd_ps(ar, b1, acc[2 * r + 1]);
+            }
+        }
+    }
+    let al = _mm256_set1_ps(alpha);
+    for r in 0..rows.min(MR) {
+        // Safety: the caller guarantees row r's 16 floats at c + r·rs are writable.
+        unsafe {
+            let row = c.add(r * rs);
+            _mm256_storeu_ps(row, _mm256_fmadd_ps(acc[2 * r], al, _mm256_loadu_ps(row)));
+            _mm256_storeu_ps(row.add(8), _mm256_fmadd_ps(acc[2 * r + 1], al, _mm256_loadu_ps(row.add(8))));
+        }
+    }
+}
