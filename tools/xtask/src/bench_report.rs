@@ -6,6 +6,7 @@
 mod collect;
 mod render;
 mod svg;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub struct Machine {
     pub date: String,
     /// Peer versions (onnxruntime, numpy and its BLAS).
     pub peers: String,
+    /// `/proc/loadavg` (1, 5, 15 minutes) near the end of the timed part: other work sharing the cores.
+    pub load: String,
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or the workspace's `target/`).
@@ -45,8 +48,9 @@ fn models_dir() -> PathBuf {
     std::env::var_os("M3RT_TEST_MODELS").map(PathBuf::from).unwrap_or_else(|| target_dir().join("models"))
 }
 
-/// Runs everything and writes the report.
-pub fn run() -> Result<()> {
+/// Runs everything and writes the report; with `reuse`, renders the last run's timings again (peak memory
+/// is measured anew) without running the benches.
+pub fn run(reuse: bool) -> Result<()> {
     let models = models_dir();
     let m3vit = models.join("m3vit-t");
     if !m3vit.join("model.onnx").exists() {
@@ -55,21 +59,70 @@ pub fn run() -> Result<()> {
     let work = target_dir().join("bench-report");
     let bin = work.join("bin");
     std::fs::create_dir_all(&bin)?;
-    let date = capture(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?.trim().to_string();
     let py = timed("python venv", models::venv)?;
     let ort_script = root().join("benches/ort_bench.py");
     let nodes = capture(Command::new(&py).arg(&ort_script).arg("--encoder-nodes").arg(m3vit.join("model.onnx")))?;
     let nodes: BTreeMap<String, String> = serde_json::from_str(&nodes).context("encoder nodes JSON")?;
+    let criterion_home = work.join("criterion");
+    let ort_json = work.join("ort.json");
+    let date_file = work.join("date.txt");
+    if !reuse {
+        std::fs::write(&date_file, capture(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?)?;
+        measure(&py, &ort_script, &nodes, &m3vit, &models, &work)?;
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        std::fs::write(work.join("load.txt"), load.join(" "))?;
+    } else if !criterion_home.exists() || !ort_json.exists() {
+        bail!("--reuse: no earlier measurements in {}", work.display());
+    }
+    let date = std::fs::read_to_string(&date_file).unwrap_or_default().trim().to_string();
+    let mut figures = collect::criterion(&criterion_home)?;
+    let peers = collect::ort(&ort_json, &mut figures)?;
+    timed("peak resident memory", || memory(&bin, &py, &ort_script, &m3vit, &work, &mut figures))?;
+    timed("f16 weights: error against f32", || {
+        let text = capture(Command::new(bin.join("m3rt-bench-f16-error")).arg(&m3vit))?;
+        for line in text.lines() {
+            let v: Vec<&str> = line.split_whitespace().collect();
+            if let [task, max_err, max_out, rms] = v.as_slice() {
+                for (what, val) in [("max-abs-err", max_err), ("max-abs-f32-output", max_out), ("rms-err", rms)] {
+                    figures.insert(format!("f16.m3vit-t.{task}.{what}"), val.parse().context("f16 error figure")?);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    collect::derive(&mut figures, &nodes);
+    let load = std::fs::read_to_string(work.join("load.txt")).unwrap_or_else(|_| "unknown".into());
+    let machine = Machine { cpu: cpu_model(), date, peers, load: load.trim().to_string() };
+    let out = root().join("benches");
+    std::fs::write(out.join("report.json"), render::json(&figures, &machine)?)?;
+    std::fs::write(out.join("REPORT.md"), render::markdown(&figures, &machine))?;
+    std::fs::write(out.join("report.svg"), svg::latency_chart(&figures, &machine))?;
+    println!("\nwrote benches/REPORT.md, benches/report.json and benches/report.svg");
+    Ok(())
+}
+
+/// The timed part: builds the binaries, runs the criterion benches and `ort_bench.py`.
+fn measure(
+    py: &Path,
+    ort_script: &Path,
+    nodes: &BTreeMap<String, String>,
+    m3vit: &Path,
+    models: &Path,
+    work: &Path,
+) -> Result<()> {
+    let bin = work.join("bin");
+    let criterion_home = work.join("criterion");
+    let ort_json = work.join("ort.json");
     let nodes_env = nodes.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(",");
     timed("build m3rt and the tract runner (release)", || {
         cargo(&["build", "--release", "-p", "m3rt-cli", "-p", "m3rt-benches", "--bins"], &[])?;
-        for name in ["m3rt", "m3rt-bench-tract-run"] {
+        for name in ["m3rt", "m3rt-bench-tract-run", "m3rt-bench-f16-error"] {
             std::fs::copy(target_dir().join("release").join(name), bin.join(name))
                 .with_context(|| format!("copy {name}"))?;
         }
         Ok(())
     })?;
-    let criterion_home = work.join("criterion");
     let _ = std::fs::remove_dir_all(&criterion_home);
     let models_env = models.to_string_lossy().into_owned();
     let home_env = criterion_home.to_string_lossy().into_owned();
@@ -83,12 +136,11 @@ pub fn run() -> Result<()> {
             ],
         )
     })?;
-    let ort_json = work.join("ort.json");
     let micro = root().join("models/micro");
     timed("onnxruntime and numpy (benches/ort_bench.py)", || {
-        let mut cmd = Command::new(&py);
-        cmd.arg(&ort_script);
-        for (name, dir) in [("micro", &micro), ("m3vit-t", &m3vit)] {
+        let mut cmd = Command::new(py);
+        cmd.arg(ort_script);
+        for (name, dir) in [("micro", micro.as_path()), ("m3vit-t", m3vit)] {
             cmd.arg("--model").arg(model_spec(name, dir));
         }
         for (m, k, n) in GEMM_SHAPES {
@@ -97,16 +149,6 @@ pub fn run() -> Result<()> {
         cmd.args(["--runs", "10", "--out"]).arg(&ort_json);
         crate::steps::run(&mut cmd)
     })?;
-    let mut figures = collect::criterion(&criterion_home)?;
-    let peers = collect::ort(&ort_json, &mut figures)?;
-    timed("peak resident memory", || memory(&bin, &py, &ort_script, &m3vit, &work, &mut figures))?;
-    collect::derive(&mut figures, &nodes);
-    let machine = Machine { cpu: cpu_model(), date, peers };
-    let out = root().join("benches");
-    std::fs::write(out.join("report.json"), render::json(&figures, &machine)?)?;
-    std::fs::write(out.join("REPORT.md"), render::markdown(&figures, &machine))?;
-    std::fs::write(out.join("report.svg"), svg::latency_chart(&figures, &machine))?;
-    println!("\nwrote benches/REPORT.md, benches/report.json and benches/report.svg");
     Ok(())
 }
 

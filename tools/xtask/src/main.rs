@@ -19,6 +19,7 @@ commands:
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
+                (--reuse: render the last run's timings again)
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites)
   help      this text
@@ -39,7 +40,7 @@ fn main() -> Result<()> {
         "venv" => models::venv().map(|_| ()),
         "nostd" => steps::nostd(),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
-        "bench-report" => bench_report::run(),
+        "bench-report" => bench_report::run(args.get(1).is_some_and(|a| a == "--reuse")),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -80,7 +80,7 @@ pub fn derive(f: &mut Figures, tasks: &BTreeMap<String, String>) {
                 }
                 if model == "m3vit-t" {
                     if let Some(&(_, gmac)) = M3VIT_GMAC.iter().find(|(m, _)| *m == mode) {
-                        add.insert(format!("rate.{model}.{task}.{mode}.m3rt-f32.gflops"), 2.0 * gmac / base);
+                        add.insert(format!("rate.{model}.{task}.{mode}.m3rt-f32.gflops"), 2.0 * gmac * 1e3 / base);
                     }
                 }
             }

@@ -11,7 +11,7 @@ use super::{Figures, Machine, COMMAND, GEMM_SHAPES};
 pub fn json(f: &Figures, m: &Machine) -> Result<String> {
     let figures: Map<String, Value> = f.iter().map(|(k, v)| (k.clone(), json!(round(*v)))).collect();
     let doc = json!({
-        "measured_on": { "cpu": m.cpu, "date": m.date, "threads": 1, "peers": m.peers },
+        "measured_on": { "cpu": m.cpu, "date": m.date, "threads": 1, "peers": m.peers, "loadavg": m.load },
         "command": COMMAND,
         "units": "keys end in their unit: ms, ns, mb (10^6 bytes), gflops, pct; ratio.* are peer / m3rt",
         "figures": figures,
@@ -34,7 +34,16 @@ fn fig(f: &Figures, key: &str, prec: usize) -> String {
 
 /// A ratio as `N.NN×`, or a dash.
 fn ratio(f: &Figures, key: &str) -> String {
-    f.get(key).map_or_else(|| "–".into(), |v| format!("{v:.2}×"))
+    f.get(key).map_or_else(|| "–".into(), |&v| times(v))
+}
+
+/// `N.NN×`, in scientific notation from 1000 up.
+fn times(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{v:.1e}×")
+    } else {
+        format!("{v:.2}×")
+    }
 }
 
 /// `REPORT.md`: one main table of ratios against the peers, then a short table per subject.
@@ -47,11 +56,18 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
         "Measured on this machine: **{}**, **1 thread** for every engine (2-thread onnxruntime separately), \
          {}. Peers: {}, tract 0.23.9 (in process, optimized, pruned to the task output), matrixmultiply 0.3. \
          Made by `{COMMAND}` (criterion medians with few samples, onnxruntime medians of 10 after 3 warm-ups). \
-         Figures move with the machine's load; ratios are within one run.\n",
-        m.cpu, m.date, m.peers
+         Load average (1, 5, 15 min) near the end of the timed part: {} on {} logical CPUs. Figures move with \
+         the machine's load (on a shared machine, 2-thread figures can even be slower than 1-thread ones); \
+         ratios are within one run.\n",
+        m.cpu,
+        m.date,
+        m.peers,
+        m.load,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let _ = writeln!(w, "![latency per engine](report.svg)\n");
     main_table(w, f);
+    super::targets::table(w, f);
     latency_tables(w, f);
     let _ = writeln!(w, "\n## Single-core SGEMM (machine peak)\n");
     let _ = writeln!(
@@ -84,7 +100,7 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
             ratio(f, &format!("ratio.moe.m3vit-t.{key}-over-reordered"))
         );
     }
-    let _ = writeln!(w, "\n## Task switching, multi-task, memory (m3vit-t)\n");
+    let _ = writeln!(w, "\n## Task switching, multi-task, memory, f16 (m3vit-t)\n");
     let _ = writeln!(w, "| figure | value |\n|---|---:|");
     let rows = [
         ("m3rt `select_task` (ns; 0 heap allocations, asserted by the bench)", "switch.m3vit-t.m3rt-select-task.ns", 1),
@@ -97,6 +113,10 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
         ("peak RSS, onnxruntime in Python semseg (MB)", "memory.m3vit-t.onnxruntime.mb", 1),
         ("peak RSS, Python importing numpy + onnx + onnxruntime only (MB)", "memory.m3vit-t.python-imports.mb", 1),
         ("m3rt scratch, `Bundle::scratch_floats()·4` (MB)", "memory.m3vit-t.m3rt-scratch.mb", 2),
+        ("f16 weights, semseg: max abs error against f32 (logits)", "f16.m3vit-t.semseg.max-abs-err", 5),
+        ("f16 weights, semseg: largest f32 output magnitude", "f16.m3vit-t.semseg.max-abs-f32-output", 3),
+        ("f16 weights, depth: max abs error against f32", "f16.m3vit-t.depth.max-abs-err", 5),
+        ("f16 weights, depth: largest f32 output magnitude", "f16.m3vit-t.depth.max-abs-f32-output", 3),
     ];
     for (name, key, prec) in rows {
         let _ = writeln!(w, "| {name} | {} |", fig(f, key, prec));
@@ -198,7 +218,7 @@ fn main_table(w: &mut String, f: &Figures) {
     for (name, a, b, r, unit) in rows {
         let rv = if r.is_empty() {
             match (f.get(a), f.get(b)) {
-                (Some(x), Some(y)) => format!("{:.2}×", y / x),
+                (Some(x), Some(y)) => times(y / x),
                 _ => "–".into(),
             }
         } else {
