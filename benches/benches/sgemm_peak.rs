@@ -1,8 +1,10 @@
 //! Single-core SGEMM in the same run: `matrixmultiply` (a well-kept pure-Rust GEMM, single-threaded) and
 //! m3rt's own `kernels::gemm::matmul`, on a square 1024³ product and the head-convolution shape
-//! (M = 256, K = 2304, N = 4096). numpy's OpenBLAS is timed on the same shapes by `benches/ort_bench.py`.
+//! (M = 256, K = 2304, N = 8192: the PUP head's conv3, 3×3 from 256 to 256 channels on 64×128), where m3rt's
+//! `conv2d` itself is timed too. numpy's OpenBLAS is timed on the same shapes by `benches/ort_bench.py`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use m3rt::kernels::conv::{conv2d, conv2d_scratch_len};
 use m3rt::kernels::gemm::matmul;
 use m3rt_benches::quick;
 
@@ -17,7 +19,7 @@ fn seeded(n: usize, mut state: u64) -> Vec<f32> {
 }
 
 fn peak(c: &mut Criterion) {
-    for (m, k, n) in [(1024, 1024, 1024), (256, 2304, 4096)] {
+    for (m, k, n) in [(1024, 1024, 1024), (256, 2304, 8192)] {
         let a = seeded(m * k, 1);
         let b = seeded(k * n, 2);
         let mut c1 = vec![0f32; m * n];
@@ -50,6 +52,17 @@ fn peak(c: &mut Criterion) {
         });
         group
             .bench_function("m3rt", |bch| bch.iter(|| matmul(m, k, n, &a, k, &b, n, &mut c2, n, false).expect("fits")));
+        if (m, k, n) == (256, 2304, 8192) {
+            // The same work as the head's conv3: a 3×3 convolution, 256 → 256 channels, on a 64×128 map.
+            let (cin, h, w) = (256, 64, 128);
+            let image = seeded(cin * h * w, 3);
+            let weight = seeded(m * k, 4);
+            let mut out = vec![0f32; m * h * w];
+            let mut scratch = vec![0f32; conv2d_scratch_len(cin, h, w, m, 3, 1, 1)];
+            group.bench_function("m3rt-conv", |bch| {
+                bch.iter(|| conv2d(&image, cin, h, w, &weight, m, 3, 1, 1, None, &mut out, &mut scratch).expect("fits"))
+            });
+        }
         group.finish();
         let diff = c1.iter().zip(&c2).fold(0f32, |d, (x, y)| d.max((x - y).abs()));
         assert!(diff < 1e-2, "m3rt's matmul differs from matrixmultiply by {diff}");

@@ -46,7 +46,7 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: &[f32], va: View, b: &B, beta: f32, 
             let a_block = &ap[..mc.div_ceil(MR) * MR * kc];
             for j0 in (0..n).step_by(NC) {
                 let nc = NC.min(n - j0);
-                let panels = match b.in_place() {
+                let panels = match b.in_place().filter(|_| !b.worth_packing(m)) {
                     Some((data, rs)) => {
                         // Full strips are read where they lie; only a last partial strip is packed.
                         let full = nc / NR * NR;

@@ -17,6 +17,11 @@ pub trait PackB {
     fn in_place(&self) -> Option<(&[f32], usize)> {
         None
     }
+
+    /// Whether to pack B even though it could be read in place, for a product with `rows_of_a` rows.
+    fn worth_packing(&self, _rows_of_a: usize) -> bool {
+        true
+    }
 }
 
 /// A matrix in memory, addressed through a [`View`] already checked to lie inside `data`.
@@ -35,6 +40,12 @@ impl PackB for MatrixB<'_> {
 
     fn in_place(&self) -> Option<(&[f32], usize)> {
         (self.view.cs == 1).then_some((self.data, self.view.rs))
+    }
+
+    fn worth_packing(&self, rows_of_a: usize) -> bool {
+        // Packing pays once enough rows of A reuse each packed panel (and it keeps far-apart rows of a
+        // wide B out of the micro-kernel's loads).
+        rows_of_a >= IN_PLACE_BELOW
     }
 
     fn pack<const NR: usize>(&self, p0: usize, kc: usize, j0: usize, nc: usize, bp: &mut [f32]) {
@@ -58,6 +69,9 @@ impl PackB for MatrixB<'_> {
         }
     }
 }
+
+/// Products with fewer rows of A than this read B in place (the MoE experts' short queues).
+const IN_PLACE_BELOW: usize = 64;
 
 /// Columns of one im2col row produced at a time (a multiple of every `NR` used).
 const LINE: usize = 256;

@@ -90,19 +90,21 @@ pub fn derive(f: &mut Figures, tasks: &BTreeMap<String, String>) {
         let shape = format!("{m}x{k}x{n}");
         let flop = 2.0 * (m * k * n) as f64;
         let mut best: f64 = 0.0;
-        for lib in ["numpy-openblas", "matrixmultiply", "m3rt"] {
+        for lib in ["numpy-openblas", "matrixmultiply", "m3rt", "m3rt-conv"] {
             if let Some(ms) = get(f, &format!("sgemm.{shape}.{lib}.ms")) {
                 let g = flop / (ms * 1e6);
                 add.insert(format!("sgemm.{shape}.{lib}.gflops"), g);
-                if lib != "m3rt" {
+                if !lib.starts_with("m3rt") {
                     best = best.max(g);
                 }
             }
         }
         if best > 0.0 {
             add.insert(format!("sgemm.{shape}.peak.gflops"), best);
-            if let Some(ms) = get(f, &format!("sgemm.{shape}.m3rt.ms")) {
-                add.insert(format!("sgemm.{shape}.m3rt.pct-of-peak"), 100.0 * flop / (ms * 1e6) / best);
+            for lib in ["m3rt", "m3rt-conv"] {
+                if let Some(ms) = get(f, &format!("sgemm.{shape}.{lib}.ms")) {
+                    add.insert(format!("sgemm.{shape}.{lib}.pct-of-peak"), 100.0 * flop / (ms * 1e6) / best);
+                }
             }
         }
     }

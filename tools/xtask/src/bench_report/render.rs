@@ -160,7 +160,7 @@ fn main_table(w: &mut String, f: &Figures) {
             ratio(f, &format!("ratio.{p}.ort-1t-over-m3rt"))
         );
     }
-    let (sq, head) = ("sgemm.1024x1024x1024", "sgemm.256x2304x4096");
+    let (sq, head) = ("sgemm.1024x1024x1024", "sgemm.256x2304x8192");
     for p in [sq, head] {
         let _ = writeln!(
             w,
