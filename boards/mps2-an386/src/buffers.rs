@@ -3,10 +3,12 @@
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Scratch for the engine: 2 MiB of the 4 MiB SRAM (micro needs 0.54 MiB; `m3rt inspect` prints the need).
+/// Scratch for the engine: 2 MiB of the 4 MiB SRAM (micro needs 0.35 MiB in f32, 0.54 MiB in f16; `m3rt inspect`
+/// prints the need).
 #[cfg(not(feature = "serve"))]
 const SCRATCH_FLOATS: usize = 512 << 10;
-/// Scratch when serving: the A/B slots take 2.73 MiB of SRAM, so only what micro needs (140 352 floats).
+/// Scratch when serving: the A/B slots take 2.73 MiB of SRAM, so only what micro needs (140 352 floats with f16
+/// weights, 90 688 with f32).
 #[cfg(feature = "serve")]
 const SCRATCH_FLOATS: usize = 144 << 10;
 /// Largest input `[3, H, W]`.
