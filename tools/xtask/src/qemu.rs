@@ -106,7 +106,9 @@ fn ensure_qemu() -> Result<()> {
     }
     println!("QEMU missing: installing qemu-system-arm with apt-get");
     steps::run(Command::new("apt-get").arg("update"))?;
-    steps::run(Command::new("apt-get").args(["install", "-y", "qemu-system-arm"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    steps::run(
+        Command::new("apt-get").args(["install", "-y", "qemu-system-arm"]).env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
     ensure!(on_path("qemu-system-aarch64") && on_path("qemu-system-arm"), "QEMU still missing after apt-get install");
     Ok(())
 }
