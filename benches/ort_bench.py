@@ -63,11 +63,30 @@ def median_ms(fn, warmup, runs):
 
 
 def with_outputs(model, names):
-    """A copy of the model whose graph outputs are exactly `names` (intermediate tensors allowed)."""
+    """A copy of the model whose graph outputs are exactly `names` (intermediate tensors allowed), pruned to
+    the nodes those outputs depend on. onnxruntime runs every node of a graph whatever outputs are fetched,
+    so without the pruning a one-task session would also compute the other tasks' heads."""
     import onnx
 
+    producer = {o: n for n in model.graph.node for o in n.output}
+    needed, frontier, keep = set(), list(names), set()
+    while frontier:
+        name = frontier.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        node = producer.get(name)
+        if node is not None and id(node) not in keep:
+            keep.add(id(node))
+            frontier.extend(i for i in node.input if i)
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    nodes = [n for n in model.graph.node if id(n) in keep]
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    inits = [t for t in model.graph.initializer if t.name in needed]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(inits)
     del m.graph.output[:]
     for name in names:
         m.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))

@@ -169,15 +169,30 @@ fn memory(bin: &Path, py: &Path, script: &Path, m3vit: &Path, work: &Path, figur
     if let Some(bytes) = collect::scratch_bytes(&inspect) {
         figures.insert("memory.m3vit-t.m3rt-scratch.mb".into(), bytes / 1e6);
     }
-    let mut m3rt = Command::new(bin.join("m3rt"));
-    m3rt.arg("run").arg("--model").arg(&bundle).args(["--task", "semseg", "--input"]).arg(&input);
+    let bundle_f16 = work.join("m3vit-t-f16.m3b");
+    crate::steps::run(
+        Command::new(bin.join("m3rt"))
+            .arg("convert")
+            .arg(&onnx)
+            .arg("-o")
+            .arg(&bundle_f16)
+            .args(["--precision", "f16"]),
+    )?;
+    let m3rt_run = |bundle: &Path| {
+        let mut cmd = Command::new(bin.join("m3rt"));
+        cmd.arg("run").arg("--model").arg(bundle).args(["--task", "semseg", "--input"]).arg(&input);
+        cmd
+    };
+    let (m3rt, m3rt_f16) = (m3rt_run(&bundle), m3rt_run(&bundle_f16));
     let mut tract = Command::new(bin.join("m3rt-bench-tract-run"));
     tract.arg(&onnx).arg("semseg").arg(&input);
     let mut ort = Command::new(py);
     ort.arg(script).arg("--model").arg(model_spec("m3vit-t", m3vit)).args(["--once", "semseg"]);
     let mut python = Command::new(py);
     python.args(["-c", "import numpy, onnx, onnxruntime"]);
-    for (name, cmd) in [("m3rt", m3rt), ("tract", tract), ("onnxruntime", ort), ("python-imports", python)] {
+    let runs =
+        [("m3rt", m3rt), ("m3rt-f16", m3rt_f16), ("tract", tract), ("onnxruntime", ort), ("python-imports", python)];
+    for (name, cmd) in runs {
         let kb = max_rss_kb(cmd)?;
         figures.insert(format!("memory.m3vit-t.{name}.mb"), kb * 1024.0 / 1e6);
     }

@@ -127,10 +127,11 @@ pub fn derive(f: &mut Figures, tasks: &BTreeMap<String, String>) {
             add.insert("multi.m3vit-t.saving.pct".into(), 100.0 * (1.0 - shared / sep));
         }
     }
-    if let Some(m3rt) = get(f, "memory.m3vit-t.m3rt.mb") {
+    for (ours, suffix) in [("m3rt", ""), ("m3rt-f16", "-f16")] {
+        let Some(m3rt) = get(f, &format!("memory.m3vit-t.{ours}.mb")) else { continue };
         for peer in ["tract", "onnxruntime"] {
             if let Some(v) = get(f, &format!("memory.m3vit-t.{peer}.mb")) {
-                add.insert(format!("ratio.memory.m3vit-t.{peer}-over-m3rt"), v / m3rt);
+                add.insert(format!("ratio.memory.m3vit-t.{peer}-over-m3rt{suffix}"), v / m3rt);
             }
         }
     }

@@ -54,8 +54,9 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
     let _ = writeln!(
         w,
         "Measured on this machine: **{}**, **1 thread** for every engine (2-thread onnxruntime separately), \
-         {}. Peers: {}, tract 0.23.9 (in process, optimized, pruned to the task output), matrixmultiply 0.3. \
-         Made by `{COMMAND}` (criterion medians with few samples, onnxruntime medians of 10 after 3 warm-ups). \
+         {}. Peers: {}, tract 0.23.9 (in process, optimized), matrixmultiply 0.3; onnxruntime and tract \
+         both run the ONNX pruned to the task output. Made by `{COMMAND}` (criterion medians with few \
+         samples, onnxruntime medians of 10 after 3 warm-ups). \
          Load average (1, 5, 15 min) near the end of the timed part: {} on {} logical CPUs. Figures move with \
          the machine's load (on a shared machine, 2-thread figures can even be slower than 1-thread ones); \
          ratios are within one run.\n",
@@ -109,6 +110,7 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
         ("k = 2 tasks, two separate runs (ms)", "multi.m3vit-t.k2.separate.ms", 1),
         ("saving of the shared prefix (%)", "multi.m3vit-t.saving.pct", 1),
         ("peak RSS, `m3rt run` semseg, whole process (MB)", "memory.m3vit-t.m3rt.mb", 1),
+        ("peak RSS, `m3rt run` semseg with the f16 bundle, whole process (MB)", "memory.m3vit-t.m3rt-f16.mb", 1),
         ("peak RSS, tract runner semseg (MB)", "memory.m3vit-t.tract.mb", 1),
         ("peak RSS, onnxruntime in Python semseg (MB)", "memory.m3vit-t.onnxruntime.mb", 1),
         ("peak RSS, Python importing numpy + onnx + onnxruntime only (MB)", "memory.m3vit-t.python-imports.mb", 1),
@@ -205,6 +207,13 @@ fn main_table(w: &mut String, f: &Figures) {
             "memory.m3vit-t.m3rt.mb",
             "memory.m3vit-t.tract.mb",
             "ratio.memory.m3vit-t.tract-over-m3rt",
+            "MB",
+        ),
+        (
+            "peak RSS, f16 bundle, vs tract (f32)",
+            "memory.m3vit-t.m3rt-f16.mb",
+            "memory.m3vit-t.tract.mb",
+            "ratio.memory.m3vit-t.tract-over-m3rt-f16",
             "MB",
         ),
         (

@@ -57,6 +57,12 @@ pub fn table(w: &mut String, f: &Figures) {
         measured: mem.map_or("–".into(), |r| format!("tract uses {r:.2}× m3rt's")),
         holds: mem.map(|r| r >= 2.0),
     });
+    let mem16 = g("ratio.memory.m3vit-t.tract-over-m3rt-f16");
+    checks.push(Check {
+        target: "the same, with the f16 bundle (tract runs the f32 ONNX)",
+        measured: mem16.map_or("–".into(), |r| format!("tract uses {r:.2}× m3rt's")),
+        holds: mem16.map(|r| r >= 2.0),
+    });
     let saving = g("multi.m3vit-t.saving.pct");
     checks.push(Check {
         target: "k tasks on one frame cheaper than k separate runs",
