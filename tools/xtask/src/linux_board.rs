@@ -24,19 +24,8 @@ pub fn check(bundle: &Path) -> Result<()> {
     let binary = steps::timed("linux board: cross build (aarch64-unknown-linux-gnu, release)", build)?;
     let (model, binary) = (bundle.to_string_lossy(), binary.to_string_lossy());
     steps::timed("linux board: protocol tests under qemu-aarch64", || {
-        steps::cargo(
-            &[
-                "test",
-                "-p",
-                "m3rt-cli",
-                "--test",
-                "qemu_linux",
-                "--",
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ],
+        steps::ignored_cli_tests(
+            "qemu_linux",
             &[("M3RT_QEMU_MODEL", model.as_ref()), ("M3RT_LINUX_BOARD", binary.as_ref())],
         )
     })

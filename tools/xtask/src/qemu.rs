@@ -83,19 +83,8 @@ pub fn qemu(bless: bool) -> Result<()> {
     fs::write(&reference, &expected_lines)?;
     let (model, reference) = (bundle.to_string_lossy(), reference.to_string_lossy());
     steps::timed("qemu protocol tests (both boards)", || {
-        steps::cargo(
-            &[
-                "test",
-                "-p",
-                "m3rt-cli",
-                "--test",
-                "qemu_boards",
-                "--",
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ],
+        steps::ignored_cli_tests(
+            "qemu_boards",
             &[("M3RT_QEMU_MODEL", model.as_ref()), ("M3RT_QEMU_EXPECTED", reference.as_ref())],
         )
     })?;

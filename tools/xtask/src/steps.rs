@@ -46,6 +46,11 @@ pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     run(&mut cmd)
 }
 
+/// Runs the ignored tests of `m3rt-cli`'s test target `test` (the QEMU ones), one at a time, output shown.
+pub fn ignored_cli_tests(test: &str, envs: &[(&str, &str)]) -> Result<()> {
+    cargo(&["test", "-p", "m3rt-cli", "--test", test, "--", "--ignored", "--nocapture", "--test-threads", "1"], envs)
+}
+
 /// Installs the embedded targets and the Linux board's (idempotent).
 pub fn targets() -> Result<()> {
     let mut cmd = Command::new("rustup");
