@@ -5,7 +5,6 @@ mod demo;
 mod flash;
 mod picture;
 mod run;
-mod serve_cmd;
 mod tensor_io;
 
 use std::path::PathBuf;
@@ -50,22 +49,13 @@ enum Command {
     Board(board_cmd::BoardArgs),
     /// Upload a model into a board's inactive slot, verify it and make it active.
     Flash(flash::FlashArgs),
-    /// Run a board on this host: the firmware's command loop on a TCP port, model slots as files.
-    Serve(serve_cmd::ServeArgs),
+    /// Run a board on this host: the firmware's command loop on a TCP port (or a serial device), model
+    /// slots as files (the code of the Linux board build, `boards/zcu104-linux`).
+    Serve(m3rt_linux::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    match dispatch(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole cause chain on one screen, without a backtrace: these are user errors.
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
+    m3rt_linux::exit_code(dispatch(Cli::parse()))
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
@@ -91,6 +81,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::demo(&args),
         Command::Board(args) => board_cmd::board(&args),
         Command::Flash(args) => flash::flash(&args),
-        Command::Serve(args) => serve_cmd::serve(&args),
+        Command::Serve(args) => m3rt_linux::run(&args, "m3rt serve", m3rt_cli::board::host::FIRMWARE),
     }
 }

@@ -2,6 +2,7 @@
 //! needs (rustup targets, a Python venv with the exporter's packages).
 
 mod bench_report;
+mod linux_board;
 mod models;
 mod qemu;
 mod steps;
@@ -21,7 +22,9 @@ commands:
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
                 (--reuse: render the last run's timings again)
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
-  qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites)
+  qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites);
+            then cross-build the Linux board (aarch64-unknown-linux-gnu) and test it under qemu-aarch64
+  qemu-linux  only that last stage: the Linux board cross-built and tested under qemu-aarch64
   help      this text
 
 environment:
@@ -40,6 +43,7 @@ fn main() -> Result<()> {
         "venv" => models::venv().map(|_| ()),
         "nostd" => steps::nostd(),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
+        "qemu-linux" => qemu::linux_only(),
         "bench-report" => bench_report::run(args.get(1).is_some_and(|a| a == "--reuse")),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

@@ -9,6 +9,8 @@
 //!
 //! 5. Then `tools/cli/tests/qemu_boards.rs` boots both firmwares with their command loop and drives them
 //!    through the protocol client (hello, tasks, 100 switches, inference on every task, bit-identical).
+//! 6. Last, the Linux userspace board (`boards/zcu104-linux`) is cross-built for aarch64 Linux and driven
+//!    under `qemu-aarch64` user-mode emulation ([`linux_board`]).
 //!
 //! `cargo xtask qemu --bless` rewrites the expected files from the firmware output, only once the host check
 //! has passed.
@@ -22,7 +24,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
 
-use crate::steps;
+use crate::{linux_board, steps};
 
 /// Where QEMU's model window for the ZCU104 firmware starts (`boards/zcu104/link.ld`).
 const ZCU104_MODEL_ADDR: &str = "0x10000000";
@@ -81,40 +83,26 @@ pub fn qemu(bless: bool) -> Result<()> {
     fs::write(&reference, &expected_lines)?;
     let (model, reference) = (bundle.to_string_lossy(), reference.to_string_lossy());
     steps::timed("qemu protocol tests (both boards)", || {
-        steps::cargo(
-            &[
-                "test",
-                "-p",
-                "m3rt-cli",
-                "--test",
-                "qemu_boards",
-                "--",
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ],
+        steps::ignored_cli_tests(
+            "qemu_boards",
             &[("M3RT_QEMU_MODEL", model.as_ref()), ("M3RT_QEMU_EXPECTED", reference.as_ref())],
         )
-    })
+    })?;
+    linux_board::check(&bundle)
+}
+
+/// Only the last stage, the Linux userspace board under `qemu-aarch64` (`cargo xtask qemu-linux`).
+pub fn linux_only() -> Result<()> {
+    steps::timed("rustup targets", steps::targets)?;
+    let root = steps::root();
+    let bundle = root.join("boards/zcu104/target/model.m3b");
+    steps::timed("convert micro", || convert_micro(&root, &bundle))?;
+    linux_board::check(&bundle)
 }
 
 /// Installs `qemu-system-arm` (both emulators) with apt when either is missing from `PATH`.
 fn ensure_qemu() -> Result<()> {
-    if on_path("qemu-system-aarch64") && on_path("qemu-system-arm") {
-        return Ok(());
-    }
-    println!("QEMU missing: installing qemu-system-arm with apt-get");
-    steps::run(Command::new("apt-get").arg("update"))?;
-    steps::run(
-        Command::new("apt-get").args(["install", "-y", "qemu-system-arm"]).env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    ensure!(on_path("qemu-system-aarch64") && on_path("qemu-system-arm"), "QEMU still missing after apt-get install");
-    Ok(())
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    steps::ensure_programs(&["qemu-system-aarch64", "qemu-system-arm"], &["qemu-system-arm"])
 }
 
 /// `m3rt convert models/micro/model.onnx -o <bundle>` (f32), and a copy where the M4 firmware's build reads it.

@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 
 /// The embedded targets the core must build for.
 pub const NO_STD_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "aarch64-unknown-none"];
+/// The target of the Linux userspace board (`boards/zcu104-linux`, a ZCU104's A53s under PetaLinux).
+pub const LINUX_TARGET: &str = "aarch64-unknown-linux-gnu";
 
 /// The workspace root (this crate lives in `tools/xtask`).
 pub fn root() -> PathBuf {
@@ -44,11 +46,36 @@ pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     run(&mut cmd)
 }
 
-/// Installs the embedded targets (idempotent).
+/// Runs the ignored tests of `m3rt-cli`'s test target `test` (the QEMU ones), one at a time, output shown.
+pub fn ignored_cli_tests(test: &str, envs: &[(&str, &str)]) -> Result<()> {
+    cargo(&["test", "-p", "m3rt-cli", "--test", test, "--", "--ignored", "--nocapture", "--test-threads", "1"], envs)
+}
+
+/// Installs the embedded targets and the Linux board's (idempotent).
 pub fn targets() -> Result<()> {
     let mut cmd = Command::new("rustup");
-    cmd.args(["target", "add"]).args(NO_STD_TARGETS);
+    cmd.args(["target", "add"]).args(NO_STD_TARGETS).arg(LINUX_TARGET);
     run(&mut cmd)
+}
+
+/// Whether `program` is a file in one of the folders of `PATH`.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// Installs the Debian `packages` (`apt-get update`, then `apt-get install -y`, non-interactive) when any
+/// of `programs` is missing from `PATH`; fails if one is still missing after.
+pub fn ensure_programs(programs: &[&str], packages: &[&str]) -> Result<()> {
+    if programs.iter().all(|p| on_path(p)) {
+        return Ok(());
+    }
+    println!("{} missing: installing {} with apt-get", programs.join(" or "), packages.join(" "));
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get").args(["install", "-y"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if let Some(missing) = programs.iter().find(|p| !on_path(p)) {
+        bail!("{missing} still missing after apt-get install {}", packages.join(" "));
+    }
+    Ok(())
 }
 
 /// Builds the core with no default features for every embedded target.

@@ -5,42 +5,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-/// A std stream seen through `embedded_io`, so `m3rt::serve::Server` runs over it on the host. Reads wait
-/// through timeouts, as a board's UART read waits for the next byte.
-pub struct StdIo<T>(pub T);
-
-impl<T> embedded_io::ErrorType for StdIo<T> {
-    type Error = std::io::Error;
-}
-
-impl<T: Read> embedded_io::Read for StdIo<T> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            match self.0.read(buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                    ) =>
-                {
-                    continue
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-impl<T: Write> embedded_io::Write for StdIo<T> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
+pub use m3rt_linux::StdIo;
 
 /// Where the board is: one of the two links.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,15 +64,6 @@ pub fn open(target: &LinkTarget, timeout: Duration) -> Result<Box<dyn Link>> {
             stream.set_read_timeout(Some(timeout))?;
             Ok(Box::new(stream))
         }
-        LinkTarget::Serial { port, baud } => {
-            if *baud == 0 {
-                bail!("--baud must be positive");
-            }
-            let p = serialport::new(port, *baud)
-                .timeout(timeout)
-                .open()
-                .with_context(|| format!("opening serial port {port} at {baud} baud"))?;
-            Ok(Box::new(p))
-        }
+        LinkTarget::Serial { port, baud } => Ok(Box::new(m3rt_linux::open_serial(port, *baud, timeout)?)),
     }
 }

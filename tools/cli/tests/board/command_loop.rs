@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use m3rt::bundle::{AlignedBytes, Bundle};
-use m3rt::engine::Engine;
 use m3rt::protocol::{frame, ErrorCode, Request, Slot, MAX_FRAME, NO_TAG};
 use m3rt::serve::{ActiveMarker, SliceStorage};
-use m3rt_cli::board::host::{serve_listener, HostBuffers};
+use m3rt_cli::board::host::{serve_listener, HostBuffers, FIRMWARE};
 use m3rt_cli::board::{BoardError, Client};
 use m3rt_cli::convert::Precision;
 
@@ -28,21 +27,6 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 fn fingerprint(bundle: &[u8]) -> u32 {
     crc32(&bundle[..40])
-}
-
-/// Host reference outputs of every task of `bytes` on `input`, with the counters of each run.
-fn host_outputs(bytes: &[u8], input: &[f32]) -> Vec<(Vec<f32>, m3rt::engine::Counters)> {
-    let bundle = Bundle::parse(bytes).unwrap();
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
-    let mut engine = Engine::new(bundle, &mut scratch).unwrap();
-    (0..bundle.task_count())
-        .map(|t| {
-            engine.select_task(t).unwrap();
-            let mut out = vec![0f32; engine.output_len().unwrap()];
-            engine.run(input, &mut out).unwrap();
-            (out, engine.counters().clone())
-        })
-        .collect()
 }
 
 fn connect(addr: std::net::SocketAddr) -> Client<TcpStream> {
@@ -80,7 +64,7 @@ fn command_loop_serves_switches_inference_corruption_and_uploads() {
     let mut buffers = HostBuffers::new(1 << 20, 1 << 16);
 
     std::thread::scope(|s| {
-        s.spawn(|| serve_listener(&listener, &mut storage, &mut buffers, Some(3)).unwrap());
+        s.spawn(|| serve_listener(&listener, &mut storage, &mut buffers, Some(3), FIRMWARE).unwrap());
 
         // Connection 1: hello, tasks, switches, inference, bad requests, corruption, a cut upload.
         let mut c = connect(addr);

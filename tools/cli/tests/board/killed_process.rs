@@ -13,7 +13,7 @@ use m3rt::bundle::layout::crc32;
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
 use m3rt::protocol::{Request, Slot};
-use m3rt_cli::board::host::{serve_listener, FileStorage, HostBuffers};
+use m3rt_cli::board::host::{serve_listener, FileStorage, HostBuffers, FIRMWARE};
 use m3rt_cli::board::Client;
 use m3rt_cli::convert::Precision;
 
@@ -27,7 +27,7 @@ fn child_host_board() {
     let mut storage = FileStorage::open(&dir, 64 << 20).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     println!("LISTENING {}", listener.local_addr().unwrap());
-    serve_listener(&listener, &mut storage, &mut HostBuffers::new(1 << 20, 1 << 16), None).unwrap();
+    serve_listener(&listener, &mut storage, &mut HostBuffers::new(1 << 20, 1 << 16), None, FIRMWARE).unwrap();
 }
 
 /// Starts the child board on `dir`; returns it and a connected client.

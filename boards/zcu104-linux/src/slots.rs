@@ -1,21 +1,14 @@
-//! The host "board": the firmware's command loop (`m3rt::serve`) on a TCP socket, with the A/B model slots
-//! kept as files that are replaced atomically (write a temporary file, fsync, rename, fsync the folder), so
-//! a killed process never leaves a half-written model active. Also the core of the Linux userspace build.
+//! The A/B model slots as files in a folder, replaced atomically (write a temporary file, fsync, rename,
+//! fsync the folder), so a killed process never leaves a half-written model active.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use m3rt::bundle::AlignedBytes;
 use m3rt::protocol::Slot;
-use m3rt::serve::{CpuBackend, ModelStorage, Server, SlotWriter, Stopped};
-
-/// Firmware name reported by the host board.
-pub const FIRMWARE: &str = concat!("m3rt-host ", env!("CARGO_PKG_VERSION"));
+use m3rt::serve::{ModelStorage, SlotWriter};
 
 /// Model slots as files in a folder: `slot-a.m3b`, `slot-b.m3b`, and `active` naming the active one.
 pub struct FileStorage {
@@ -160,120 +153,47 @@ impl SlotWriter for FileSlotWriter {
     }
 }
 
-/// Working memory of the host board: engine scratch and input/output staging, sized generously (the
-/// pages are only touched as far as a model uses them).
-pub struct HostBuffers {
-    scratch: Vec<f32>,
-    input: Vec<f32>,
-    output: Vec<f32>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl HostBuffers {
-    /// Buffers of `scratch` and `staging` f32 values.
-    pub fn new(scratch: usize, staging: usize) -> Self {
-        Self { scratch: vec![0.0; scratch], input: vec![0.0; staging], output: vec![0.0; staging] }
-    }
-}
-
-impl Default for HostBuffers {
-    /// 64 Mi values of scratch and 16 Mi of staging each: room for m3vit-t at 128×256.
-    fn default() -> Self {
-        Self::new(64 << 20, 16 << 20)
-    }
-}
-
-/// Microseconds since the first call: the host board's clock.
-pub fn host_micros() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_micros() as u64
-}
-
-/// The host board's serial line: connections on a listener, one after another, seen as one endless byte
-/// stream, the way a UART outlives the host programs that open it. A closed connection is replaced by the
-/// next one; the command loop's state (selected task, staged input, an upload in progress) carries over.
-pub struct ListenerLine<'l> {
-    listener: &'l TcpListener,
-    stream: Option<TcpStream>,
-    left: Option<usize>,
-}
-
-impl<'l> ListenerLine<'l> {
-    /// The line over `listener`; it ends (reads return 0) after `connections` connections, if given.
-    pub fn new(listener: &'l TcpListener, connections: Option<usize>) -> Self {
-        Self { listener, stream: None, left: connections }
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("m3rt-linux-slots-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
     }
 
-    /// The current connection, accepting the next one when there is none; `None` when the line has ended.
-    fn connected(&mut self) -> std::io::Result<Option<&mut TcpStream>> {
-        if self.stream.is_none() {
-            if self.left == Some(0) {
-                return Ok(None);
-            }
-            let (stream, _) = self.listener.accept()?;
-            stream.set_nodelay(true)?;
-            self.left = self.left.map(|n| n - 1);
-            self.stream = Some(stream);
-        }
-        Ok(self.stream.as_mut())
+    #[test]
+    fn commits_alternate_slots_and_reopen_the_last() {
+        let dir = folder("alternate");
+        let mut s = FileStorage::open(&dir, 64).unwrap();
+        assert_eq!((s.active(), s.active_bytes()), (None, None));
+        s.install(b"first").unwrap();
+        s.install(b"second").unwrap();
+        assert_eq!(s.active(), Some(Slot::B));
+        let s = FileStorage::open(&dir, 64).unwrap();
+        assert_eq!((s.active(), s.active_bytes()), (Some(Slot::B), Some(&b"second"[..])));
+        assert_eq!(fs::read(dir.join("slot-a.m3b")).unwrap(), b"first");
+        assert!(!dir.join("slot-b.tmp").exists() && !dir.join("active.tmp").exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
-}
 
-impl embedded_io::ErrorType for ListenerLine<'_> {
-    type Error = std::io::Error;
-}
-
-impl embedded_io::Read for ListenerLine<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            let Some(stream) = self.connected()? else { return Ok(0) };
-            match stream.read(buf) {
-                Ok(0) => self.stream = None,
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // A reset connection ends like a closed one.
-                Err(_) => self.stream = None,
-            }
-        }
+    #[test]
+    fn bad_input_gives_typed_errors() {
+        let dir = folder("errors");
+        let mut s = FileStorage::open(&dir, 8).unwrap();
+        assert!(matches!(s.writer.begin(9), Err(m3rt::Error::Storage { what: "model larger than the slot" })));
+        s.writer.begin(4).unwrap();
+        assert!(matches!(s.writer.write(2, b"xyz"), Err(m3rt::Error::Storage { what: "write past the end" })));
+        assert!(matches!(s.writer.write(usize::MAX, b"x"), Err(m3rt::Error::Storage { .. })));
+        assert!(matches!(s.commit(3), Err(m3rt::Error::Storage { what: "commit length differs from the upload" })));
+        assert_eq!(s.active(), None, "a refused commit changes nothing");
+        fs::write(dir.join("active"), "C\n").unwrap();
+        let e = FileStorage::open(&dir, 8).err().expect("a bad marker is refused");
+        assert!(e.to_string().contains("unexpected contents \"C\""), "{e}");
+        fs::write(dir.join("active"), "A\n").unwrap();
+        let e = FileStorage::open(&dir, 8).err().expect("a missing slot file is refused");
+        assert!(format!("{e:#}").contains("slot-a.m3b"), "{e:#}");
+        fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-impl embedded_io::Write for ListenerLine<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // Like a UART with nobody listening, bytes for a vanished host are dropped.
-        if let Some(stream) = self.stream.as_mut() {
-            if stream.write_all(buf).is_err() {
-                self.stream = None;
-            }
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if let Some(stream) = self.stream.as_mut() {
-            if stream.flush().is_err() {
-                self.stream = None;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Runs the command loop over the connections of `listener` (all of them, or the first `connections`) as
-/// one serial line; a warm reboot request restarts the loop, keeping only the model slots.
-pub fn serve_listener<S: ModelStorage>(
-    listener: &TcpListener,
-    storage: &mut S,
-    buffers: &mut HostBuffers,
-    connections: Option<usize>,
-) -> Result<()> {
-    let mut server = Server::new(
-        ListenerLine::new(listener, connections),
-        storage,
-        CpuBackend::new(&mut buffers.scratch),
-        &mut buffers.input,
-        &mut buffers.output,
-        FIRMWARE,
-    )
-    .with_clock(host_micros);
-    while server.run().context("serial line failed")? == Stopped::Reboot {}
-    Ok(())
 }

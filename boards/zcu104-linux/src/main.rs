@@ -1,0 +1,18 @@
+//! `m3rt-board`: the M3RT board on Linux userspace (a ZCU104 under PetaLinux). Serves the serial protocol on
+//! a tty (`--port /dev/ttyPS1 --baud 115200`) or TCP (`--tcp 127.0.0.1:0` prints the bound address), with
+//! the A/B model slots as files in `--slots DIR`; `--model m.m3b` installs a model at start.
+
+use clap::Parser;
+use m3rt_linux::{exit_code, run, ServeArgs, BOARD_FIRMWARE};
+
+/// The M3RT board on Linux: the firmware's command loop on a serial tty or TCP, model slots as files.
+#[derive(Parser)]
+#[command(name = "m3rt-board", version)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    exit_code(run(&Cli::parse().serve, "m3rt-board", BOARD_FIRMWARE))
+}

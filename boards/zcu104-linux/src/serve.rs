@@ -1,0 +1,134 @@
+//! The board process: the firmware's command loop (`m3rt::serve`) on a serial tty or on TCP connections,
+//! with the model slots as files ([`FileStorage`]).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use m3rt::bundle::layout::{crc32, PREAMBLE_LEN};
+use m3rt::bundle::{AlignedBytes, Bundle};
+use m3rt::serve::{CpuBackend, ModelStorage, Server, Stopped};
+
+use crate::line::{ListenerLine, StdIo};
+use crate::slots::FileStorage;
+use crate::tty::open_tty;
+
+/// Working memory of the board process: engine scratch and input/output staging, sized generously (the
+/// pages are only touched as far as a model uses them).
+pub struct HostBuffers {
+    scratch: Vec<f32>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
+impl HostBuffers {
+    /// Buffers of `scratch` and `staging` f32 values.
+    pub fn new(scratch: usize, staging: usize) -> Self {
+        Self { scratch: vec![0.0; scratch], input: vec![0.0; staging], output: vec![0.0; staging] }
+    }
+}
+
+impl Default for HostBuffers {
+    /// 64 Mi values of scratch and 16 Mi of staging each: room for m3vit-t at 128×256.
+    fn default() -> Self {
+        Self::new(64 << 20, 16 << 20)
+    }
+}
+
+/// Microseconds since the first call: the board process's clock.
+pub fn micros() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// Runs the command loop over `line` until the line ends; a warm reboot request restarts the loop,
+/// keeping only the model slots. `firmware` is the name the hello exchange reports.
+pub fn serve_line<L, S>(line: L, storage: &mut S, buffers: &mut HostBuffers, firmware: &'static str) -> Result<()>
+where
+    L: embedded_io::Read + embedded_io::Write + embedded_io::ErrorType<Error = std::io::Error>,
+    S: ModelStorage,
+{
+    let mut server = Server::new(
+        line,
+        storage,
+        CpuBackend::new(&mut buffers.scratch),
+        &mut buffers.input,
+        &mut buffers.output,
+        firmware,
+    )
+    .with_clock(micros);
+    while server.run().context("serial line failed")? == Stopped::Reboot {}
+    Ok(())
+}
+
+/// Runs the command loop over the connections of `listener` (all of them, or the first `connections`) as
+/// one serial line (see [`serve_line`]).
+pub fn serve_listener<S: ModelStorage>(
+    listener: &TcpListener,
+    storage: &mut S,
+    buffers: &mut HostBuffers,
+    connections: Option<usize>,
+    firmware: &'static str,
+) -> Result<()> {
+    serve_line(ListenerLine::new(listener, connections), storage, buffers, firmware)
+}
+
+/// Options of a board process (`m3rt-board`, `m3rt serve`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Make this bundle the active model at start (written to the inactive slot, like an upload) unless it
+    /// is active already. Without it, the slots' active model is served.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Serve on this serial device (e.g. /dev/ttyPS1), raw 8N1, instead of TCP.
+    #[arg(long, conflicts_with = "tcp")]
+    pub port: Option<String>,
+    /// Baud rate of --port.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Address to listen on (port 0: any free port); the bound address is printed.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub tcp: String,
+    /// Folder of the A/B slot files (created if missing).
+    #[arg(long, default_value = "m3rt-slots")]
+    pub slots: PathBuf,
+    /// Largest model a slot takes, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub slot_mib: usize,
+}
+
+/// Runs a board process until it is killed (or its serial line fails): opens the slots, installs
+/// `--model` if given, prints one line saying where it serves (`<program>: listening on ADDR ...` for TCP)
+/// and serves. `firmware` is the name the hello exchange reports.
+pub fn run(args: &ServeArgs, program: &str, firmware: &'static str) -> Result<()> {
+    let capacity =
+        args.slot_mib.checked_mul(1 << 20).ok_or_else(|| anyhow!("--slot-mib {} is too large", args.slot_mib))?;
+    let mut storage = FileStorage::open(&args.slots, capacity)?;
+    if let Some(model) = &args.model {
+        let bytes = AlignedBytes::read_file(model).with_context(|| format!("reading {}", model.display()))?;
+        let len = Bundle::parse(&bytes).map_err(|e| anyhow!("{}: {e}", model.display()))?.total_bytes();
+        let fingerprint = |b: &[u8]| b.get(..PREAMBLE_LEN).map(crc32);
+        if storage.active_bytes().and_then(fingerprint) != fingerprint(&bytes) {
+            storage.install(&bytes[..len]).context("installing the model")?;
+        }
+    }
+    let model = storage.active_bytes().map_or("no model (waiting for `m3rt flash`)".to_string(), |b| {
+        format!("model fingerprint {:#010x}", crc32(&b[..PREAMBLE_LEN.min(b.len())]))
+    });
+    let slots = args.slots.display();
+    let mut buffers = HostBuffers::default();
+    match &args.port {
+        Some(port) => {
+            let (tty, how) = open_tty(port, args.baud)?;
+            println!("{program}: serving on {port} at {} baud ({how}) with slots in {slots}, {model}", args.baud);
+            serve_line(StdIo(tty), &mut storage, &mut buffers, firmware)
+        }
+        None => {
+            let listener = TcpListener::bind(&args.tcp).with_context(|| format!("listening on {}", args.tcp))?;
+            println!("{program}: listening on {} with slots in {slots}, {model}", listener.local_addr()?);
+            serve_listener(&listener, &mut storage, &mut buffers, None, firmware)
+        }
+    }
+}
