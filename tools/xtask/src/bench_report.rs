@@ -15,7 +15,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::models;
-use crate::steps::{cargo, root, timed};
+use crate::steps::{cargo, root, target_dir, timed};
 
 /// The command that makes the report, as printed in it.
 pub const COMMAND: &str = "cargo xtask bench-report";
@@ -37,11 +37,6 @@ pub struct Machine {
     pub peers: String,
     /// `/proc/loadavg` (1, 5, 15 minutes) near the end of the timed part: other work sharing the cores.
     pub load: String,
-}
-
-/// The cargo target directory (`CARGO_TARGET_DIR` or the workspace's `target/`).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 /// Where the generated models are (`M3RT_TEST_MODELS` or `models/` in the target directory).

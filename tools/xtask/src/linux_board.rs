@@ -35,8 +35,7 @@ pub fn check(bundle: &Path) -> Result<()> {
 /// binary's path.
 fn build() -> Result<PathBuf> {
     steps::cargo(&["build", "--release", "-p", "m3rt-linux", "--bin", "m3rt-board", "--target", LINUX_TARGET], &[])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| steps::root().join("target"), PathBuf::from);
-    let binary = target_dir.join(LINUX_TARGET).join("release/m3rt-board");
+    let binary = steps::target_dir().join(LINUX_TARGET).join("release/m3rt-board");
     ensure!(binary.is_file(), "the cross build did not produce {}", binary.display());
     println!("{} ({:.1} MiB)", binary.display(), binary.metadata()?.len() as f64 / (1 << 20) as f64);
     Ok(binary)

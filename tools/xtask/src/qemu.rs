@@ -110,7 +110,10 @@ fn convert_micro(root: &Path, bundle: &Path) -> Result<()> {
     fs::create_dir_all(bundle.parent().expect("bundle path has a folder"))?;
     let onnx = root.join("models/micro/model.onnx");
     let (onnx, out) = (onnx.to_string_lossy(), bundle.to_string_lossy());
-    steps::cargo(&["run", "--quiet", "-p", "m3rt-cli", "--bin", "m3rt", "--", "convert", &onnx, "-o", &out], &[])?;
+    // `--workspace` resolves features as `cargo test --workspace` does, so CI reuses that build of `m3rt`
+    // instead of compiling tract again with another feature set.
+    steps::cargo(&["build", "--quiet", "--workspace", "--bin", "m3rt"], &[])?;
+    steps::run(Command::new(steps::target_dir().join("debug/m3rt")).args(["convert", &onnx, "-o", &out]))?;
     let m4 = root.join("boards/mps2-an386/target/model.m3b");
     fs::create_dir_all(m4.parent().expect("bundle path has a folder"))?;
     // Rewrite only when different, so the firmware's build script does not rerun for nothing.

@@ -48,7 +48,13 @@ pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
 
 /// Runs the ignored tests of `m3rt-cli`'s test target `test` (the QEMU ones), one at a time, output shown.
 pub fn ignored_cli_tests(test: &str, envs: &[(&str, &str)]) -> Result<()> {
-    cargo(&["test", "-p", "m3rt-cli", "--test", test, "--", "--ignored", "--nocapture", "--test-threads", "1"], envs)
+    // `--workspace`: the feature set of `cargo test --workspace`, whose build of the test CI reuses.
+    cargo(&["test", "--workspace", "--test", test, "--", "--ignored", "--nocapture", "--test-threads", "1"], envs)
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 /// Installs the embedded targets and the Linux board's (idempotent).
@@ -71,7 +77,10 @@ pub fn ensure_programs(programs: &[&str], packages: &[&str]) -> Result<()> {
     }
     println!("{} missing: installing {} with apt-get", programs.join(" or "), packages.join(" "));
     run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get").args(["install", "-y"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
     if let Some(missing) = programs.iter().find(|p| !on_path(p)) {
         bail!("{missing} still missing after apt-get install {}", packages.join(" "));
     }
