@@ -3,7 +3,7 @@
 
 use super::gemm::source::Im2colB;
 use super::gemm::{conv_implicit, matmul};
-use super::need;
+use super::{need, winograd};
 use crate::{Error, Result};
 
 /// Largest im2col band, in floats (2 MiB), unless one output row alone needs more.
@@ -27,8 +27,20 @@ fn band_rows(cin: usize, k: usize, ho: usize, wo: usize) -> usize {
     (BAND_BUDGET / row).clamp(1, ho.max(1))
 }
 
-/// Scratch floats [`conv2d`] needs (zero for 1×1, stride 1, no padding: a plain GEMM).
-pub fn conv2d_scratch_len(cin: usize, h: usize, w: usize, _cout: usize, k: usize, stride: usize, pad: usize) -> usize {
+/// Scratch floats [`conv2d`] needs (zero for 1×1, stride 1, no padding: a plain GEMM; the Winograd
+/// scratch where [`winograd::pays`]).
+pub fn conv2d_scratch_len(cin: usize, h: usize, w: usize, cout: usize, k: usize, stride: usize, pad: usize) -> usize {
+    if k == 1 && stride == 1 && pad == 0 {
+        return 0;
+    }
+    if winograd::pays(cin, h, w, cout, k, stride, pad) {
+        return winograd::scratch_len(cin, h, w, cout);
+    }
+    im2col_scratch_len(cin, h, w, cout, k, stride, pad)
+}
+
+/// Scratch floats [`conv2d_im2col`] needs.
+pub fn im2col_scratch_len(cin: usize, h: usize, w: usize, _cout: usize, k: usize, stride: usize, pad: usize) -> usize {
     let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
     if k == 1 && stride == 1 && pad == 0 {
         return 0;
@@ -63,9 +75,9 @@ fn check(
     Ok((ho, wo))
 }
 
-/// `out[cout × ho × wo] = weight ⊛ input + bias`, zero padding `pad`, stride `stride`. Reads the image in
-/// place where the CPU has a fast kernel for it; otherwise builds im2col bands in `scratch`
-/// ([`conv2d_scratch_len`] floats).
+/// `out[cout × ho × wo] = weight ⊛ input + bias`, zero padding `pad`, stride `stride`. Wide 3×3 layers
+/// (see [`winograd::pays`]) run Winograd F(4×4, 3×3); otherwise reads the image in place where the CPU has a
+/// fast kernel for it, or builds im2col bands in `scratch` ([`conv2d_scratch_len`] floats).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     input: &[f32],
@@ -81,10 +93,30 @@ pub fn conv2d(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
-    conv2d_with(input, cin, h, w, weight, cout, k, stride, pad, bias, out, scratch, true)
+    conv2d_with(input, cin, h, w, weight, cout, k, stride, pad, bias, out, scratch, true, true)
 }
 
-/// [`conv2d`], with the implicit-im2col fast path allowed or not (tests run both paths).
+/// [`conv2d`] without the Winograd path (im2col and GEMM always), in `scratch` of [`im2col_scratch_len`]
+/// floats: the baseline the benches compare Winograd with.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_im2col(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<()> {
+    conv2d_with(input, cin, h, w, weight, cout, k, stride, pad, bias, out, scratch, false, true)
+}
+
+/// [`conv2d`], with the fast paths (Winograd, implicit im2col) allowed or not (tests and benches run both).
 #[allow(clippy::too_many_arguments)]
 fn conv2d_with(
     input: &[f32],
@@ -99,9 +131,13 @@ fn conv2d_with(
     bias: Option<&[f32]>,
     out: &mut [f32],
     scratch: &mut [f32],
+    wino: bool,
     implicit: bool,
 ) -> Result<()> {
     let (ho, wo) = check(input, cin, h, w, weight, cout, k, stride, pad, bias, out)?;
+    if wino && winograd::pays(cin, h, w, cout, k, stride, pad) {
+        return winograd::conv3x3(input, cin, h, w, weight, cout, bias, out, scratch);
+    }
     let plane = ho * wo;
     for (c, row) in out.chunks_exact_mut(plane.max(1)).take(cout).enumerate() {
         row.fill(bias.map_or(0.0, |b| b[c]));
@@ -113,7 +149,7 @@ fn conv2d_with(
         return matmul(cout, cin, plane, weight, cin, input, plane, out, plane, true);
     }
     // The scratch is checked on every CPU, so a caller's buffer that works here works everywhere.
-    need("conv scratch", scratch.len(), conv2d_scratch_len(cin, h, w, cout, k, stride, pad))?;
+    need("conv scratch", scratch.len(), im2col_scratch_len(cin, h, w, cout, k, stride, pad))?;
     let src = Im2colB { input, cin, h, w, k, stride, pad, ho, wo };
     if implicit && conv_implicit(weight, cout, &src, out)? {
         return Ok(());
@@ -265,10 +301,10 @@ mod tests {
             let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, k, stride, pad)];
             for implicit in [true, false] {
                 let (i, wt, b) = (&input, &weight, Some(bias.as_slice()));
-                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, b, &mut fast, &mut scratch, implicit).unwrap();
+                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, b, &mut fast, &mut scratch, true, implicit).unwrap();
                 conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut slow).unwrap();
                 assert_close(&fast, &slow, 1e-5);
-                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, None, &mut fast, &mut scratch, implicit).unwrap();
+                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, None, &mut fast, &mut scratch, true, implicit).unwrap();
                 conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut slow).unwrap();
                 assert_close(&fast, &slow, 1e-5);
             }
@@ -288,7 +324,7 @@ mod tests {
         let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, 2, 3, 1, 1)];
         conv2d_ref(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut slow).unwrap();
         for implicit in [true, false] {
-            conv2d_with(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut fast, &mut scratch, implicit).unwrap();
+            conv2d_with(&input, cin, h, w, &weight, 2, 3, 1, 1, None, &mut fast, &mut scratch, true, implicit).unwrap();
             assert_close(&fast, &slow, 1e-4);
         }
     }

@@ -12,6 +12,7 @@ pub mod resize;
 pub mod simd;
 #[cfg(test)]
 mod testing;
+pub mod winograd;
 
 use crate::{Error, Result};
 

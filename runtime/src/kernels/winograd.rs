@@ -1,0 +1,524 @@
+//! 3×3 convolution, stride 1, padding 1 (one image, NCHW), by Winograd's minimal filtering F(4×4, 3×3)
+//! (Lavin & Gray 2016): 36 multiplies per 4×4 output tile and channel pair instead of 144, so the GEMM work
+//! is a quarter of im2col's.
+//!
+//! Algorithm. The output is cut into 4×4 tiles; tile `t` reads the 6×6 input patch `d` starting one row
+//! and one column above-left of it (zeros outside the image: the padding). Each filter becomes
+//! `U = G g Gᵀ` and each patch `V = Bᵀ d B` (6×6 each); for each of the 36 positions `ξ` one GEMM
+//! `M[ξ] = U[ξ] · V[ξ]` (`cout × cin` by `cin × tiles`) sums over the input channels, and the output tile
+//! is `Y = Aᵀ M A` plus the bias, clipped at the right and bottom edges. The GEMMs go through [`matmul`],
+//! so the AVX2 kernels run on hosts and the portable ones on boards.
+//!
+//! Points. Lavin & Gray's 0, ±1, ±2, ∞ ([`Lavin`]) give
+//!
+//! ```text
+//!      ⎡4  0 −5  0  1  0⎤        ⎡ 1/4    0     0 ⎤        ⎡1  1  1  1  1  0⎤
+//!      ⎢0 −4 −4  1  1  0⎥        ⎢−1/6 −1/6  −1/6 ⎥   Aᵀ = ⎢0  1 −1  2 −2  0⎥
+//! Bᵀ = ⎢0  4 −4 −1  1  0⎥    G = ⎢−1/6  1/6  −1/6 ⎥        ⎢0  1  1  4  4  0⎥
+//!      ⎢0 −2 −1  2  1  0⎥        ⎢1/24 1/12   1/6 ⎥        ⎣0  1 −1  8 −8  1⎦
+//!      ⎢0  2 −1 −2  1  0⎥        ⎢1/24 −1/12  1/6 ⎥
+//!      ⎣0  4  0 −5  0  1⎦        ⎣  0     0     1 ⎦
+//! ```
+//!
+//! but `Aᵀ ⊗ Aᵀ` reaches 64 and `Bᵀ ⊗ Bᵀ` 25, so rounding in `M` is amplified. [`conv3x3`] uses
+//! 0, ±1, 1/2, −2, ∞ instead ([`Mixed`], matrices in its documentation; derived by Toom–Cook and checked
+//! exactly in rationals): one large point and one small one balance the growth of `Aᵀ` (now up to 8·1 and
+//! 1/8) against `G`'s, for about the same operation count. ±1/2 for both was no better than ±2.
+//!
+//! Error. Measured against the f64 reference on uniform ±1 data with 256 input channels (the head's
+//! layers), as max `|err| / max(1, |ref|)`: im2col + GEMM 1.7e-5, [`Lavin`] 3.9e-4, [`Mixed`] 1.3e-4
+//! (`error_at_256_channels` prints them). The kernel tests allow 1e-3 on that data. On the real model
+//! (m3vit-t, conv2 and conv3 by Winograd) the end-to-end error against onnxruntime goes from 2.2e-6 to
+//! 2.7e-6, far inside the 1e-4 parity bound: trained-like weights are small and the outputs average
+//! many tiles.
+//!
+//! Memory. The filters are transformed once per call: `36·cout·cin'` floats (`cin'` is `cin` rounded up
+//! to a multiple of 8). The image is processed in bands of `nb` consecutive tiles (row-major tile order,
+//! `nb` a multiple of 8): the band's transformed input (`36·cin·nb`) and GEMM outputs (`36·cout·nb`) are
+//! the rest of the scratch, so it is bounded by `BAND_BUDGET` (4.5 MiB: 64 tiles of a 256 → 256 layer)
+//! plus the filters whatever the map size. [`scratch_len`] gives the total: 3.54 M floats (14.2 MB) for
+//! m3vit-t's conv3, against 0.52 M for the largest im2col band.
+//!
+//! The transforms work on eight tiles (or channels, for the filters) at once in fixed-size arrays, which
+//! the compiler vectorises; on x86-64 with `std` the same code is also compiled for AVX2 and chosen at run
+//! time. It never fuses a multiply and an add, so both builds give the same bits.
+
+use super::gemm::matmul;
+use super::need;
+use crate::Result;
+
+/// Lanes of the transform arrays.
+const L: usize = 8;
+/// Largest transformed-input plus GEMM-output band, in floats (4.5 MiB), unless one tile needs more.
+const BAND_BUDGET: usize = 36 * 512 * 64;
+
+/// The point set [`conv3x3`] uses.
+type Chosen = Mixed;
+
+/// Eight lanes.
+type Lanes = [f32; L];
+
+/// True when [`conv2d`](super::conv::conv2d) takes the Winograd path: 3×3, stride 1, padding 1, both
+/// channel counts at least 64 and at least 64 tiles (32×32 outputs): below that the transforms and the
+/// small GEMMs cost more than the multiplies they save (m3vit-t's head: conv2 and conv3, not conv0/conv1). Used by both `conv2d` and `conv2d_scratch_len`, so the scratch always matches.
+pub const fn pays(cin: usize, h: usize, w: usize, cout: usize, k: usize, stride: usize, pad: usize) -> bool {
+    k == 3 && stride == 1 && pad == 1 && cin >= 64 && cout >= 64 && h.div_ceil(4).saturating_mul(w.div_ceil(4)) >= 64
+}
+
+/// Tiles per band for `cin → cout` channels over `tiles` tiles: a multiple of the lane count (at least one
+/// group of lanes), so every transform loads and stores whole lane vectors.
+fn band_tiles(cin: usize, cout: usize, tiles: usize) -> usize {
+    let fit = BAND_BUDGET / prod(&[36, cin.saturating_add(cout)]).max(1);
+    (fit / L).clamp(1, tiles.div_ceil(L).max(1)) * L
+}
+
+/// `cin` rounded up to whole lane vectors: the row stride of the transformed filters.
+const fn padded(cin: usize) -> usize {
+    cin.div_ceil(L).saturating_mul(L)
+}
+
+/// The product, saturating, so absurd shapes fail the length checks instead of wrapping.
+fn prod(factors: &[usize]) -> usize {
+    factors.iter().fold(1, |p: usize, &f| p.saturating_mul(f))
+}
+
+/// Scratch floats [`conv3x3`] needs: the transformed filters and one band.
+pub fn scratch_len(cin: usize, h: usize, w: usize, cout: usize) -> usize {
+    let tiles = prod(&[h.div_ceil(4), w.div_ceil(4)]);
+    let band = prod(&[36, cin.saturating_add(cout), band_tiles(cin, cout, tiles)]);
+    prod(&[36, cout, padded(cin)]).saturating_add(band)
+}
+
+/// `out[cout × h × w] = weight ⊛ input + bias` for a 3×3 kernel (`weight` is `[cout][cin][3][3]`), stride 1,
+/// zero padding 1, by F(4×4, 3×3) in `scratch` ([`scratch_len`] floats). Overwrites `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<()> {
+    conv3x3_with::<Chosen>(input, cin, h, w, weight, cout, bias, out, scratch)
+}
+
+/// [`conv3x3`] with the point set `P`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3_with<P: Points>(
+    input: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    cout: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<()> {
+    need("winograd input", input.len(), prod(&[cin, h, w]))?;
+    need("winograd weight", weight.len(), prod(&[cout, cin, 9]))?;
+    need("winograd output", out.len(), prod(&[cout, h, w]))?;
+    if let Some(b) = bias {
+        need("winograd bias", b.len(), cout)?;
+    }
+    need("winograd scratch", scratch.len(), scratch_len(cin, h, w, cout))?;
+    if h == 0 || w == 0 || cout == 0 {
+        return Ok(());
+    }
+    let tw = w.div_ceil(4);
+    let total = h.div_ceil(4) * tw;
+    let nb = band_tiles(cin, cout, total);
+    let (u, rest) = scratch.split_at_mut(36 * cout * padded(cin));
+    let (v, rest) = rest.split_at_mut(36 * cin * nb);
+    let m = &mut rest[..36 * cout * nb];
+    let g = Geom { cin, cout, h, w, tw, nb };
+    run::<P>(Step::Filters { weight, u }, &g);
+    let mut t0 = 0;
+    while t0 < total {
+        let n = nb.min(total - t0);
+        run::<P>(Step::Input { input, t0, n, v: &mut *v }, &g);
+        for xi in 0..36 {
+            let (a, b) = (&u[xi * cout * padded(cin)..], &v[xi * cin * nb..]);
+            matmul(cout, cin, n, a, padded(cin), b, nb, &mut m[xi * cout * nb..], nb, false)?;
+        }
+        run::<P>(Step::Output { m: &*m, t0, n, bias, out: &mut *out }, &g);
+        t0 += n;
+    }
+    Ok(())
+}
+
+/// The shape of one call.
+struct Geom {
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    /// Tiles per tile row.
+    tw: usize,
+    /// Tiles per band (the row stride of `V[ξ]` and `M[ξ]`).
+    nb: usize,
+}
+
+/// One transform pass, on slices already checked by [`conv3x3`].
+enum Step<'a> {
+    /// `U[ξ][co][ci]` from `weight`.
+    Filters { weight: &'a [f32], u: &'a mut [f32] },
+    /// `V[ξ][ci][t]` for tiles `t0 .. t0 + n`.
+    Input { input: &'a [f32], t0: usize, n: usize, v: &'a mut [f32] },
+    /// The output tiles `t0 .. t0 + n` from `M[ξ][co][t]`.
+    Output { m: &'a [f32], t0: usize, n: usize, bias: Option<&'a [f32]>, out: &'a mut [f32] },
+}
+
+/// Runs a step with the best build of the transforms this CPU has.
+fn run<P: Points>(step: Step<'_>, g: &Geom) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx2() {
+        // Safety: AVX2 and FMA were detected on this CPU just above.
+        unsafe { run_avx2::<P>(step, g) };
+        return;
+    }
+    run_portable::<P>(step, g);
+}
+
+/// [`run_portable`] compiled for AVX2 (the same operations, wider registers).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<P: Points>(step: Step<'_>, g: &Geom) {
+    run_portable::<P>(step, g);
+}
+
+/// The transforms themselves.
+#[inline(always)]
+fn run_portable<P: Points>(step: Step<'_>, g: &Geom) {
+    match step {
+        Step::Filters { weight, u } => filters::<P>(weight, g, u),
+        Step::Input { input, t0, n, v } => input_band::<P>(input, g, t0, n, v),
+        Step::Output { m, t0, n, bias, out } => output_band::<P>(m, g, t0, n, bias, out),
+    }
+}
+
+/// `U = G g Gᵀ` for every filter, eight input channels at a time.
+#[inline(always)]
+fn filters<P: Points>(weight: &[f32], g: &Geom, u: &mut [f32]) {
+    let (cin, cout, stride) = (g.cin, g.cout, padded(g.cin));
+    let (mut f, mut tu) = ([[[0.0; L]; 3]; 3], [[[0.0; L]; 6]; 6]);
+    for co in 0..cout {
+        for ci0 in (0..cin).step_by(L) {
+            let lanes = L.min(cin - ci0);
+            if lanes < L {
+                f = [[[0.0; L]; 3]; 3];
+            }
+            for l in 0..lanes {
+                let taps = &weight[(co * cin + ci0 + l) * 9..][..9];
+                for (i, &t) in taps.iter().enumerate() {
+                    f[i / 3][i % 3][l] = t;
+                }
+            }
+            sandwich(P::g, &f, &mut tu);
+            for (xi, x) in tu.iter().flatten().enumerate() {
+                u[(xi * cout + co) * stride + ci0..][..L].copy_from_slice(x);
+            }
+        }
+    }
+}
+
+/// `V = Bᵀ d B` for the band's tiles, eight tiles at a time.
+#[inline(always)]
+fn input_band<P: Points>(input: &[f32], g: &Geom, t0: usize, n: usize, v: &mut [f32]) {
+    let (h, w, plane) = (g.h, g.w, g.h * g.w);
+    let (mut d, mut tv) = ([[[0.0; L]; 6]; 6], [[[0.0; L]; 6]; 6]);
+    for ci in 0..g.cin {
+        let src = &input[ci * plane..][..plane];
+        for t in (0..n).step_by(L) {
+            let lanes = L.min(n - t);
+            // Interior tiles overwrite their whole patch; others start from the zero padding.
+            let inside = |l: usize| {
+                let (ty, tx) = ((t0 + t + l) / g.tw, (t0 + t + l) % g.tw);
+                ty >= 1 && tx >= 1 && 4 * ty + 5 <= h && 4 * tx + 5 <= w
+            };
+            if lanes < L || !(0..L).all(inside) {
+                d = [[[0.0; L]; 6]; 6];
+            }
+            for l in 0..lanes {
+                let (ty, tx) = ((t0 + t + l) / g.tw, (t0 + t + l) % g.tw);
+                let (y0, x0) = ((4 * ty) as isize - 1, (4 * tx) as isize - 1);
+                for (r, row) in d.iter_mut().enumerate() {
+                    let iy = y0 + r as isize;
+                    if iy < 0 || iy as usize >= h {
+                        continue;
+                    }
+                    let line = &src[iy as usize * w..][..w];
+                    if x0 >= 0 && x0 as usize + 6 <= w {
+                        for (c, &x) in line[x0 as usize..][..6].iter().enumerate() {
+                            row[c][l] = x;
+                        }
+                    } else {
+                        for (c, cell) in row.iter_mut().enumerate() {
+                            let ix = x0 + c as isize;
+                            if ix >= 0 && (ix as usize) < w {
+                                cell[l] = line[ix as usize];
+                            }
+                        }
+                    }
+                }
+            }
+            sandwich(P::bt, &d, &mut tv);
+            for (xi, x) in tv.iter().flatten().enumerate() {
+                v[(xi * g.cin + ci) * g.nb + t..][..L].copy_from_slice(x);
+            }
+        }
+    }
+}
+
+/// `Y = Aᵀ M A` plus the bias into the band's output tiles (clipped at the edges), eight tiles at a time.
+#[inline(always)]
+fn output_band<P: Points>(m: &[f32], g: &Geom, t0: usize, n: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+    let (h, w, plane) = (g.h, g.w, g.h * g.w);
+    let (mut s, mut y) = ([[[0.0; L]; 6]; 6], [[[0.0; L]; 4]; 4]);
+    for co in 0..g.cout {
+        let b = bias.map_or(0.0, |b| b[co]);
+        let dst = &mut out[co * plane..][..plane];
+        for t in (0..n).step_by(L) {
+            let lanes = L.min(n - t);
+            for (xi, x) in s.iter_mut().flatten().enumerate() {
+                x.copy_from_slice(&m[(xi * g.cout + co) * g.nb + t..][..L]);
+            }
+            sandwich(P::at, &s, &mut y);
+            for l in 0..lanes {
+                let (ty, tx) = ((t0 + t + l) / g.tw, (t0 + t + l) % g.tw);
+                let (rows, width) = (4.min(h - 4 * ty), 4.min(w - 4 * tx));
+                for (p, yp) in y.iter().enumerate().take(rows) {
+                    let line = &mut dst[(4 * ty + p) * w + 4 * tx..][..width];
+                    for (q, o) in line.iter_mut().enumerate() {
+                        *o = yp[q][l] + b;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A point set of F(4×4, 3×3): its three transforms on one column (one lane), written out so that only
+/// the real terms are computed.
+pub trait Points {
+    /// `Bᵀ · d`.
+    fn bt(d: [f32; 6]) -> [f32; 6];
+    /// `G · g`.
+    fn g(g: [f32; 3]) -> [f32; 6];
+    /// `Aᵀ · m`.
+    fn at(m: [f32; 6]) -> [f32; 4];
+}
+
+/// Lavin & Gray's points 0, ±1, ±2, ∞ (the matrices in the module documentation).
+pub struct Lavin;
+
+impl Points for Lavin {
+    #[inline(always)]
+    fn bt([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+        let (a, b) = (d4 - d2, 2.0 * (d3 - d1));
+        [
+            4.0 * d0 - 5.0 * d2 + d4,
+            (d3 + d4) - 4.0 * (d1 + d2),
+            (d4 - d3) + 4.0 * (d1 - d2),
+            a + b,
+            a - b,
+            4.0 * d1 - 5.0 * d3 + d5,
+        ]
+    }
+    #[inline(always)]
+    fn g([g0, g1, g2]: [f32; 3]) -> [f32; 6] {
+        let (a, b) = (g0 + g2, g0 * (1.0 / 24.0) + g2 * (1.0 / 6.0));
+        [g0 * 0.25, (a + g1) * (-1.0 / 6.0), (a - g1) * (-1.0 / 6.0), b + g1 * (1.0 / 12.0), b - g1 * (1.0 / 12.0), g2]
+    }
+    #[inline(always)]
+    fn at([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+        let (a, b, c, e) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
+        [m0 + a + c, b + 2.0 * e, a + 4.0 * c, b + 8.0 * e + m5]
+    }
+}
+
+/// The points 0, ±1, 1/2, −2, ∞: about the same cost, a third of [`Lavin`]'s worst-case error. Its
+/// matrices: `Bᵀ` rows `[1 −3/2 −2 3/2 1 0]`, `[0 −1 1/2 5/2 1 0]`, `[0 1 −5/2 1/2 1 0]`, `[0 −2 −1 2 1 0]`,
+/// `[0 1/2 −1 −1/2 1 0]`, `[0 1 −3/2 −2 3/2 1]`; `G` rows `[1 0 0]`, `[1 1 1]/3`, `[−1 1 −1]/3`,
+/// `[−16 −8 −4]/15`, `[1 −2 4]/15`, `[0 0 1]`; `Aᵀ` rows `[1 1 1 1 1 0]`, `[0 1 −1 1/2 −2 0]`,
+/// `[0 1 1 1/4 4 0]`, `[0 1 −1 1/8 −8 1]`.
+pub struct Mixed;
+
+impl Points for Mixed {
+    #[inline(always)]
+    fn bt([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+        [
+            (d0 - 2.0 * d2 + d4) + 1.5 * (d3 - d1),
+            (d4 - d1) + 0.5 * d2 + 2.5 * d3,
+            (d4 + d1) - 2.5 * d2 + 0.5 * d3,
+            (d4 - d2) + 2.0 * (d3 - d1),
+            (d4 - d2) + 0.5 * (d1 - d3),
+            (d1 + d5 - 2.0 * d3) + 1.5 * (d4 - d2),
+        ]
+    }
+    #[inline(always)]
+    fn g([g0, g1, g2]: [f32; 3]) -> [f32; 6] {
+        let a = g0 + g2;
+        [
+            g0,
+            (a + g1) * (1.0 / 3.0),
+            (g1 - a) * (1.0 / 3.0),
+            (4.0 * g0 + 2.0 * g1 + g2) * (-4.0 / 15.0),
+            (g0 - 2.0 * g1 + 4.0 * g2) * (1.0 / 15.0),
+            g2,
+        ]
+    }
+    #[inline(always)]
+    fn at([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+        let (a, b) = (m1 + m2, m1 - m2);
+        [m0 + a + m3 + m4, b + 0.5 * m3 - 2.0 * m4, a + 0.25 * m3 + 4.0 * m4, b + 0.125 * m3 - 8.0 * m4 + m5]
+    }
+}
+
+/// `f(x) · f(·)ᵀ` on a tile of lane vectors: `f` on every column of the `N × N` tile `x`, then on every
+/// row of the result, into `y` (`M × M`).
+#[inline(always)]
+fn sandwich<const N: usize, const M: usize>(f: fn([f32; N]) -> [f32; M], x: &[[Lanes; N]; N], y: &mut [[Lanes; M]; M]) {
+    let mut t = [[[0.0; L]; N]; M];
+    for c in 0..N {
+        for l in 0..L {
+            let mut col = [0.0; N];
+            for r in 0..N {
+                col[r] = x[r][c][l];
+            }
+            let out = f(col);
+            for i in 0..M {
+                t[i][c][l] = out[i];
+            }
+        }
+    }
+    for (i, ti) in t.iter().enumerate() {
+        for l in 0..L {
+            let mut row = [0.0; N];
+            for c in 0..N {
+                row[c] = ti[c][l];
+            }
+            let out = f(row);
+            for j in 0..M {
+                y[i][j][l] = out[j];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::{conv2d, conv2d_im2col, conv2d_ref, conv2d_scratch_len, im2col_scratch_len};
+    use crate::kernels::simd::set_portable;
+    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, Rng};
+
+    /// Allowed error, relative to `max(1, |ref|)`, on ±1 data: F(4×4, 3×3) rounds more than a direct sum
+    /// (see the module documentation); `error_at_256_channels` prints the measured errors.
+    const TOL: f32 = 1e-3;
+
+    /// Largest `|a − b| / max(1, |b|)`.
+    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).fold(0.0, |e, (x, y)| e.max((x - y).abs() / y.abs().max(1.0)))
+    }
+
+    fn case(rng: &mut Rng, cin: usize, cout: usize, h: usize, w: usize, bias: bool) -> (Vec<f32>, Vec<f32>) {
+        let input = random_vec(rng, cin * h * w);
+        let weight = random_vec(rng, cout * cin * 9);
+        let b = random_vec(rng, cout);
+        let b = bias.then_some(b.as_slice());
+        let (mut fast, mut slow) = (vec![f32::NAN; cout * h * w], vec![0.0; cout * h * w]);
+        let mut scratch = vec![f32::NAN; scratch_len(cin, h, w, cout)];
+        conv3x3(&input, cin, h, w, &weight, cout, b, &mut fast, &mut scratch).unwrap();
+        conv2d_ref(&input, cin, h, w, &weight, cout, 3, 1, 1, b, &mut slow).unwrap();
+        (fast, slow)
+    }
+
+    fast_vs_ref!(
+        matches_reference,
+        cases = 64,
+        (cin in 1usize..=40, cout in 1usize..=19, h in 1usize..=17, w in 1usize..=17, bias in proptest::bool::ANY),
+        |rng| {
+            // The transforms and the GEMMs, both builds; `set_portable` is process-wide, so this is the
+            // only test here that changes it, and it puts it back.
+            for portable in [false, true] {
+                set_portable(portable);
+                let (fast, slow) = case(rng, cin, cout, h, w, bias);
+                set_portable(false);
+                assert_close(&fast, &slow, TOL);
+            }
+        }
+    );
+
+    #[test]
+    fn bands_and_edges() {
+        // More tiles than one band (the band is 8·k tiles), a map not a multiple of 4 either way.
+        let (cin, cout, h, w) = (200, 130, 29usize, 61usize);
+        assert!(band_tiles(cin, cout, h.div_ceil(4) * w.div_ceil(4)) < h.div_ceil(4) * w.div_ceil(4));
+        let (fast, slow) = case(&mut Rng::new(3), cin, cout, h, w, true);
+        assert_close(&fast, &slow, TOL);
+    }
+
+    #[test]
+    fn error_at_256_channels() {
+        // The head's 256 → 256 layers, on ±1 data: both point sets and im2col + GEMM against the f64
+        // reference.
+        let (cin, cout, h, w) = (256, 16, 16, 20);
+        let mut rng = Rng::new(9);
+        let (input, weight, bias) =
+            (random_vec(&mut rng, cin * h * w), random_vec(&mut rng, cout * cin * 9), random_vec(&mut rng, cout));
+        let mut slow = vec![0.0; cout * h * w];
+        conv2d_ref(&input, cin, h, w, &weight, cout, 3, 1, 1, Some(&bias), &mut slow).unwrap();
+        let mut fast = vec![0.0; cout * h * w];
+        let mut scratch = vec![0.0; scratch_len(cin, h, w, cout).max(im2col_scratch_len(cin, h, w, cout, 3, 1, 1))];
+        let b = Some(bias.as_slice());
+        conv2d_im2col(&input, cin, h, w, &weight, cout, 3, 1, 1, b, &mut fast, &mut scratch).unwrap();
+        let direct = rel_err(&fast, &slow);
+        conv3x3_with::<Lavin>(&input, cin, h, w, &weight, cout, b, &mut fast, &mut scratch).unwrap();
+        let lavin = rel_err(&fast, &slow);
+        conv3x3_with::<Mixed>(&input, cin, h, w, &weight, cout, b, &mut fast, &mut scratch).unwrap();
+        let mixed = rel_err(&fast, &slow);
+        println!("256 input channels, max error of max(1, |ref|): im2col {direct:.2e}, 0 ±1 ±2 {lavin:.2e}, 0 ±1 1/2 -2 {mixed:.2e}");
+        assert!(mixed <= TOL && mixed < lavin, "{mixed} {lavin}");
+    }
+
+    #[test]
+    fn conv2d_takes_it_only_where_it_pays() {
+        // micro (head width 16) keeps im2col and its scratch; m3vit-t's 256-wide head convs take Winograd.
+        assert!(!pays(64, 8, 8, 16, 3, 1, 1) && !pays(16, 16, 16, 16, 3, 1, 1));
+        assert!(!pays(256, 64, 128, 256, 3, 2, 1) && !pays(256, 64, 128, 256, 1, 1, 0));
+        assert!(!pays(192, 8, 16, 256, 3, 1, 1) && !pays(256, 16, 32, 256, 3, 1, 1));
+        assert!(pays(256, 32, 64, 256, 3, 1, 1) && pays(256, 64, 128, 256, 3, 1, 1));
+        assert_eq!(conv2d_scratch_len(256, 64, 128, 256, 3, 1, 1), scratch_len(256, 64, 128, 256));
+        let (cin, cout, h, w) = (64, 64, 29, 35);
+        let mut rng = Rng::new(4);
+        let (input, weight) = (random_vec(&mut rng, cin * h * w), random_vec(&mut rng, cout * cin * 9));
+        let (mut a, mut b) = (vec![0.0; cout * h * w], vec![0.0; cout * h * w]);
+        let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, 3, 1, 1)];
+        conv2d(&input, cin, h, w, &weight, cout, 3, 1, 1, None, &mut a, &mut scratch).unwrap();
+        conv3x3(&input, cin, h, w, &weight, cout, None, &mut b, &mut scratch).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn wrong_lengths_are_errors() {
+        let (img, wt, mut out) = ([0.0; 16], [0.0; 9], [0.0; 16]);
+        let mut s = vec![0.0; scratch_len(1, 4, 4, 1)];
+        assert!(conv3x3(&img, 1, 4, 4, &wt, 1, None, &mut out, &mut s).is_ok());
+        assert!(conv3x3(&img[..15], 1, 4, 4, &wt, 1, None, &mut out, &mut s).is_err());
+        assert!(conv3x3(&img, 1, 4, 4, &wt[..8], 1, None, &mut out, &mut s).is_err());
+        assert!(conv3x3(&img, 1, 4, 4, &wt, 1, None, &mut out[..15], &mut s).is_err());
+        assert!(conv3x3(&img, 1, 4, 4, &wt, 1, Some(&[]), &mut out, &mut s).is_err());
+        assert!(conv3x3(&img, 1, 4, 4, &wt, 1, None, &mut out, &mut s[1..]).is_err());
+        // Empty shapes are fine.
+        assert!(conv3x3(&[], 0, 4, 4, &[], 1, Some(&[0.5]), &mut out, &mut s).is_ok() && out == [0.5; 16]);
+        assert!(conv3x3(&[], 3, 0, 4, &[0.0; 27], 1, None, &mut [], &mut vec![0.0; scratch_len(3, 0, 4, 1)]).is_ok());
+    }
+}
