@@ -110,9 +110,9 @@ fn convert_micro(root: &Path, bundle: &Path) -> Result<()> {
     fs::create_dir_all(bundle.parent().expect("bundle path has a folder"))?;
     let onnx = root.join("models/micro/model.onnx");
     let (onnx, out) = (onnx.to_string_lossy(), bundle.to_string_lossy());
-    // `--workspace` resolves features as `cargo test --workspace` does, so CI reuses that build of `m3rt`
-    // instead of compiling tract again with another feature set.
-    steps::cargo(&["build", "--quiet", "--workspace", "--bin", "m3rt"], &[])?;
+    // The `m3rt` binary as `cargo test --workspace` builds it (dev-dependencies change the feature set of
+    // shared crates): CI reuses that build instead of compiling tract a second time.
+    steps::cargo(&["test", "--quiet", "--workspace", "--no-run"], &[])?;
     steps::run(Command::new(steps::target_dir().join("debug/m3rt")).args(["convert", &onnx, "-o", &out]))?;
     let m4 = root.join("boards/mps2-an386/target/model.m3b");
     fs::create_dir_all(m4.parent().expect("bundle path has a folder"))?;
