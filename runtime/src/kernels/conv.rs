@@ -238,7 +238,9 @@ pub fn conv2d_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, Rng};
+    use crate::kernels::testing::{
+        abs_vec, assert_close, assert_within, fast_vs_ref, random_vec, sum_error_bound, Rng,
+    };
 
     #[test]
     fn three_by_three_by_hand() {
@@ -299,14 +301,21 @@ mod tests {
             let bias = random_vec(rng, cout);
             let (mut fast, mut slow) = (vec![0.0; cout * ho * wo], vec![0.0; cout * ho * wo]);
             let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, k, stride, pad)];
-            for implicit in [true, false] {
-                let (i, wt, b) = (&input, &weight, Some(bias.as_slice()));
-                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, b, &mut fast, &mut scratch, true, implicit).unwrap();
-                conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, Some(&bias), &mut slow).unwrap();
-                assert_close(&fast, &slow, 1e-5);
-                conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, None, &mut fast, &mut scratch, true, implicit).unwrap();
-                conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, None, &mut slow).unwrap();
-                assert_close(&fast, &slow, 1e-5);
+            // Each output sums cin·k² products and the bias: bounded by the sums of their absolute values.
+            let (abs_in, abs_wt, abs_b) = (abs_vec(&input), abs_vec(&weight), abs_vec(&bias));
+            let mut bound = vec![0.0; cout * ho * wo];
+            for bias_used in [true, false] {
+                let b = bias_used.then_some(bias.as_slice());
+                let ab = bias_used.then_some(abs_b.as_slice());
+                conv2d_ref(&abs_in, cin, h, w, &abs_wt, cout, k, stride, pad, ab, &mut bound).unwrap();
+                bound.iter_mut().for_each(|e| *e = sum_error_bound(cin * k * k + 1, *e));
+                conv2d_ref(&input, cin, h, w, &weight, cout, k, stride, pad, b, &mut slow).unwrap();
+                for implicit in [true, false] {
+                    let (i, wt) = (&input, &weight);
+                    conv2d_with(i, cin, h, w, wt, cout, k, stride, pad, b, &mut fast, &mut scratch, true, implicit)
+                        .unwrap();
+                    assert_within(&fast, &slow, &bound);
+                }
             }
         }
     );

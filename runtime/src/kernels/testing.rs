@@ -55,6 +55,27 @@ pub fn random_vec(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.value()).collect()
 }
 
+/// Asserts `|a[i] - b[i]| ≤ bound[i]` element by element (`b` is the reference).
+pub fn assert_within(a: &[f32], b: &[f32], bound: &[f32]) {
+    assert_eq!((a.len(), b.len()), (bound.len(), bound.len()));
+    for (i, ((x, y), e)) in a.iter().zip(b).zip(bound).enumerate() {
+        assert!((x - y).abs() <= *e, "element {i}: {x} against reference {y}, allowed error {e}");
+    }
+}
+
+/// The absolute values of `v`: the inputs of a reference run that gives [`sum_error_bound`]'s `abs_sum`.
+pub fn abs_vec(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| x.abs()).collect()
+}
+
+/// How far two f32 evaluations of one sum of `terms` rounded terms can lie apart, in any summation order:
+/// each is within Higham's γ_n = n·u/(1 − n·u) of the exact sum times `abs_sum` (the sum of the terms'
+/// absolute values), so the two are within twice that. Seed-independent, unlike a fixed tolerance.
+pub fn sum_error_bound(terms: usize, abs_sum: f32) -> f32 {
+    let nu = terms as f32 * f32::EPSILON / 2.0;
+    2.0 * nu / (1.0 - nu) * abs_sum + f32::MIN_POSITIVE
+}
+
 /// Asserts `|a - b| ≤ tol · max(1, |b|)` element by element (`b` is the reference).
 pub fn assert_close(a: &[f32], b: &[f32], tol: f32) {
     assert_eq!(a.len(), b.len());

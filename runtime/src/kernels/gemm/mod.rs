@@ -227,7 +227,9 @@ pub fn linear_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, Rng};
+    use crate::kernels::testing::{
+        abs_vec as abs, assert_close, assert_within, fast_vs_ref, random_vec, sum_error_bound, Rng,
+    };
 
     #[test]
     fn two_by_two_by_hand() {
@@ -243,13 +245,15 @@ mod tests {
         let x = random_vec(rng, t * i);
         let w = random_vec(rng, i * o);
         let b = random_vec(rng, o);
-        let (mut fast, mut slow) = (vec![0.0; t * o], vec![0.0; t * o]);
-        linear(&x, t, &w, i, o, Some(&b), &mut fast).unwrap();
-        linear_ref(&x, t, &w, i, o, Some(&b), &mut slow).unwrap();
-        assert_close(&fast, &slow, 1e-5);
-        linear(&x, t, &w, i, o, None, &mut fast).unwrap();
-        linear_ref(&x, t, &w, i, o, None, &mut slow).unwrap();
-        assert_close(&fast, &slow, 1e-5);
+        let (mut fast, mut slow, mut bound) = (vec![0.0; t * o], vec![0.0; t * o], vec![0.0; t * o]);
+        for bias in [Some(&b[..]), None] {
+            // Each output sums i products and the bias: bounded by the sums of their absolute values.
+            linear_ref(&abs(&x), t, &abs(&w), i, o, bias.map(abs).as_deref(), &mut bound).unwrap();
+            bound.iter_mut().for_each(|e| *e = sum_error_bound(i + 1, *e));
+            linear(&x, t, &w, i, o, bias, &mut fast).unwrap();
+            linear_ref(&x, t, &w, i, o, bias, &mut slow).unwrap();
+            assert_within(&fast, &slow, &bound);
+        }
     });
 
     fast_vs_ref!(
@@ -329,7 +333,13 @@ mod tests {
             for (s, c) in slow.iter_mut().zip(&c0) {
                 *s = 1.5 * *s + beta * c;
             }
-            assert_close(&fast, &slow, 1e-5);
+            // k products, scaled, plus the scaled old value: bounded by the sums of their absolute values.
+            let mut bound = vec![0.0; m * n];
+            matmul_ref(m, k, n, &abs(&a), k, &abs(&b), n, &mut bound, n, false).unwrap();
+            for (e, c) in bound.iter_mut().zip(&c0) {
+                *e = sum_error_bound(k + 3, 1.5 * *e + beta * c.abs());
+            }
+            assert_within(&fast, &slow, &bound);
         }
     );
 
