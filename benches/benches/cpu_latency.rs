@@ -13,6 +13,12 @@ use m3rt_cli::convert::Precision;
 use std::path::Path;
 use tract_onnx::prelude::*;
 
+/// The m3rt engines, in the order of the bundles: f32 weights, f16 weights.
+const LABELS: [&str; 2] = ["m3rt-f32", "m3rt-f16"];
+
+/// Samples per benchmark: enough for a stable median of the 100–400 ms m3vit-t runs on a shared machine.
+const SAMPLES: usize = 20;
+
 fn latency(c: &mut Criterion) {
     let enc_nodes = encoder_nodes();
     for name in ["micro", "m3vit-t"] {
@@ -22,36 +28,40 @@ fn latency(c: &mut Criterion) {
         };
         let input = golden_input(&dir);
         let mut group = c.benchmark_group(format!("latency/{name}"));
-        quick(&mut group, 10);
-        for (precision, label) in [(Precision::F32, "m3rt-f32"), (Precision::F16, "m3rt-f16")] {
-            let bytes = bundle(&dir, precision);
-            let bundle = Bundle::parse(&bytes).expect("bundle parses");
-            let mut scratch = vec![0f32; bundle.scratch_floats()];
-            let mut engine = Engine::new(bundle, &mut scratch).expect("engine");
-            for t in 0..bundle.task_count() {
-                let task = bundle.task(t).expect("task").name;
+        quick(&mut group, SAMPLES);
+        let bytes = [bundle(&dir, Precision::F32), bundle(&dir, Precision::F16)];
+        let bundles: Vec<Bundle<'_>> = bytes.iter().map(|b| Bundle::parse(b).expect("bundle parses")).collect();
+        let mut scratches: Vec<Vec<f32>> = bundles.iter().map(|b| vec![0f32; b.scratch_floats()]).collect();
+        let bundle = bundles[0];
+        let (h, w) = (bundle.hyper().image_h as usize, bundle.hyper().image_w as usize);
+        let tensor = tract_input(&input, h, w);
+        let onnx = dir.join("model.onnx");
+        // Task by task, every engine's run of one kind next to the others, so that a change of load on
+        // the machine moves them together rather than one engine's figures alone.
+        for t in 0..bundle.task_count() {
+            let task = bundle.task(t).expect("task").name;
+            for ((b, scratch), label) in bundles.iter().zip(scratches.iter_mut()).zip(LABELS) {
+                let mut engine = Engine::new(*b, scratch).expect("engine");
                 engine.select_task(t).expect("task exists");
                 let mut out = vec![0f32; engine.output_len().expect("output length")];
                 group.bench_function(format!("{task}/e2e/{label}"), |b| {
                     b.iter(|| engine.run(&input, &mut out).expect("runs"))
                 });
+            }
+            let plan = tract_plan(&onnx, task, h, w);
+            group.bench_function(format!("{task}/e2e/tract"), |b| b.iter(|| tract_run(&plan, &tensor)));
+            drop(plan);
+            for ((b, scratch), label) in bundles.iter().zip(scratches.iter_mut()).zip(LABELS) {
+                let mut engine = Engine::new(*b, scratch).expect("engine");
+                engine.select_task(t).expect("task exists");
                 group.bench_function(format!("{task}/encoder/{label}"), |b| {
                     b.iter(|| engine.encode(&input).map(|x| x[0]).expect("encodes"))
                 });
             }
-        }
-        let bytes = bundle(&dir, Precision::F32);
-        let bundle = Bundle::parse(&bytes).expect("bundle parses");
-        let (h, w) = (bundle.hyper().image_h as usize, bundle.hyper().image_w as usize);
-        let tensor = tract_input(&input, h, w);
-        let onnx = dir.join("model.onnx");
-        for task in bundle.tasks().map(|t| t.name) {
-            let plan = tract_plan(&onnx, task, h, w);
-            group.bench_function(format!("{task}/e2e/tract"), |b| b.iter(|| tract_run(&plan, &tensor)));
             if name != "m3vit-t" {
                 continue;
             }
-            let Some((_, node)) = enc_nodes.iter().find(|(t, _)| t == task) else { continue };
+            let Some((_, node)) = enc_nodes.iter().find(|(n, _)| *n == task) else { continue };
             match encoder_plan(&onnx, node, h, w) {
                 Ok(plan) => {
                     group.bench_function(format!("{task}/encoder/tract"), |b| {

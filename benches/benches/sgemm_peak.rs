@@ -4,19 +4,9 @@
 //! `conv2d` itself is timed too. numpy's OpenBLAS is timed on the same shapes by `benches/ort_bench.py`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use m3rt::kernels::conv::{conv2d, conv2d_scratch_len};
+use m3rt::kernels::conv::{conv2d, conv2d_scratch_len, ConvShape};
 use m3rt::kernels::gemm::matmul;
-use m3rt_benches::quick;
-
-/// Deterministic values in [-0.5, 0.5).
-fn seeded(n: usize, mut state: u64) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
-}
+use m3rt_benches::{quick, seeded};
 
 fn peak(c: &mut Criterion) {
     for (m, k, n) in [(1024, 1024, 1024), (256, 2304, 8192)] {
@@ -58,9 +48,10 @@ fn peak(c: &mut Criterion) {
             let image = seeded(cin * h * w, 3);
             let weight = seeded(m * k, 4);
             let mut out = vec![0f32; m * h * w];
-            let mut scratch = vec![0f32; conv2d_scratch_len(cin, h, w, m, 3, 1, 1)];
+            let shape = ConvShape::same(cin, h, w, m, 3);
+            let mut scratch = vec![0f32; conv2d_scratch_len(&shape)];
             group.bench_function("m3rt-conv", |bch| {
-                bch.iter(|| conv2d(&image, cin, h, w, &weight, m, 3, 1, 1, None, &mut out, &mut scratch).expect("fits"))
+                bch.iter(|| conv2d(&shape, &image, &weight, None, &mut out, &mut scratch).expect("fits"))
             });
         }
         group.finish();

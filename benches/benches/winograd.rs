@@ -3,18 +3,8 @@
 //! close: conv3 (256 → 256 on 64×128), conv2 (256 → 256 on 32×64) and conv0 (192 → 256 on 8×16) of m3vit-t.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use m3rt::kernels::conv::{conv2d, conv2d_im2col, conv2d_scratch_len, im2col_scratch_len};
-use m3rt_benches::quick;
-
-/// Deterministic values in [-0.5, 0.5).
-fn seeded(n: usize, mut state: u64) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
-}
+use m3rt::kernels::conv::{conv2d, conv2d_im2col, conv2d_scratch_len, im2col_scratch_len, ConvShape};
+use m3rt_benches::{quick, seeded};
 
 fn convs(c: &mut Criterion) {
     for (name, cin, cout, h, w) in [
@@ -27,22 +17,17 @@ fn convs(c: &mut Criterion) {
         let weight = seeded(cout * cin * 9, 4);
         let bias = seeded(cout, 5);
         let (mut wino, mut gemm) = (vec![0f32; cout * h * w], vec![0f32; cout * h * w]);
-        let mut s_wino = vec![0f32; conv2d_scratch_len(cin, h, w, cout, 3, 1, 1)];
-        let mut s_gemm = vec![0f32; im2col_scratch_len(cin, h, w, cout, 3, 1, 1)];
+        let shape = ConvShape::same(cin, h, w, cout, 3);
+        let mut s_wino = vec![0f32; conv2d_scratch_len(&shape)];
+        let mut s_gemm = vec![0f32; im2col_scratch_len(&shape)];
         let mut group = c.benchmark_group(format!("conv3x3/{name}-{cin}to{cout}-{h}x{w}"));
         quick(&mut group, 10);
         group.throughput(Throughput::Elements((2 * cout * cin * 9 * h * w) as u64));
         group.bench_function("im2col", |b| {
-            b.iter(|| {
-                let (i, wt, bs) = (&image, &weight, Some(bias.as_slice()));
-                conv2d_im2col(i, cin, h, w, wt, cout, 3, 1, 1, bs, &mut gemm, &mut s_gemm).expect("fits")
-            })
+            b.iter(|| conv2d_im2col(&shape, &image, &weight, Some(&bias), &mut gemm, &mut s_gemm).expect("fits"))
         });
         group.bench_function("winograd", |b| {
-            b.iter(|| {
-                let (i, wt, bs) = (&image, &weight, Some(bias.as_slice()));
-                conv2d(i, cin, h, w, wt, cout, 3, 1, 1, bs, &mut wino, &mut s_wino).expect("fits")
-            })
+            b.iter(|| conv2d(&shape, &image, &weight, Some(&bias), &mut wino, &mut s_wino).expect("fits"))
         });
         group.finish();
         let scale = gemm.iter().fold(1f32, |m, x| m.max(x.abs()));

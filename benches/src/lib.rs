@@ -82,6 +82,17 @@ pub fn encoder_nodes() -> Vec<(String, String)> {
         .collect()
 }
 
+/// `n` deterministic values in [-0.5, 0.5) from `state` (a linear congruential sequence): bench inputs that
+/// need no file.
+pub fn seeded(n: usize, mut state: u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
 /// Criterion settings shared by every bench: flat sampling, `samples` samples, short warm-up and measurement,
 /// so the whole report stays within minutes on a small machine.
 pub fn quick<M: criterion::measurement::Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>, samples: usize) {

@@ -45,6 +45,11 @@ impl HeadKind {
         }
     }
 
+    /// Whether convolution `j`'s output (after its ReLU) is doubled by a bilinear resize before the next.
+    pub const fn upsamples_after(self, j: u32) -> bool {
+        matches!(self, HeadKind::Pup) && j < 3
+    }
+
     /// Kernel size of convolution `j`.
     pub const fn conv_kernel(self, j: u32) -> u32 {
         if j + 1 == self.conv_count() {

@@ -22,11 +22,35 @@ type CrcTable = crc::Table<16>;
 #[cfg(not(feature = "std"))]
 type CrcTable = crc::Table<1>;
 
-const CRC32: Crc<u32, CrcTable> = Crc::<u32, CrcTable>::new(&CRC_32_ISO_HDLC);
+static CRC32: Crc<u32, CrcTable> = Crc::<u32, CrcTable>::new(&CRC_32_ISO_HDLC);
 
 /// CRC-32/ISO-HDLC (the zlib / Ethernet CRC) of `bytes`, as stored in the preamble.
 pub fn crc32(bytes: &[u8]) -> u32 {
     CRC32.checksum(bytes)
+}
+
+/// [`crc32`] computed piece by piece: the value over the concatenation of every [`update`](Self::update).
+pub struct Crc32Stream(crc::Digest<'static, u32, CrcTable>);
+
+impl Crc32Stream {
+    /// A CRC over no bytes yet.
+    pub fn new() -> Self {
+        Self(CRC32.digest())
+    }
+    /// Adds the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    /// The CRC of everything added.
+    pub fn finish(self) -> u32 {
+        self.0.finalize()
+    }
+}
+
+impl Default for Crc32Stream {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// `x` rounded up to a multiple of the power of two `align`, or `None` on overflow.

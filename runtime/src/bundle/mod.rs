@@ -31,7 +31,7 @@ mod writer;
 
 #[cfg(feature = "alloc")]
 pub use aligned::AlignedBytes;
-pub use layout::{Preamble, TensorRecord};
+pub use layout::{Crc32Stream, Preamble, TensorRecord};
 pub use reader::Bundle;
 #[cfg(feature = "alloc")]
 pub use writer::BundleWriter;

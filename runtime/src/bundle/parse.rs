@@ -30,6 +30,14 @@ impl<'a> Bundle<'a> {
     /// `bytes` should start at a 64-byte aligned address; f32 tensors need 4, f16 tensors 2, else
     /// [`Error::Misaligned`] names `"bundle bytes"`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        Self::parse_with(bytes, crc32)
+    }
+
+    /// [`parse`](Self::parse) with the weights section's CRC computed by `weights_crc` (given exactly that
+    /// section; it must return [`crc32`] of it). A host that maps the file uses this to read the weights
+    /// piece by piece and release each piece's pages, so checking the CRC does not make the whole file
+    /// resident; everything else is checked as in `parse`.
+    pub fn parse_with(bytes: &'a [u8], weights_crc: impl FnOnce(&[u8]) -> u32) -> Result<Self> {
         let p = Preamble::read(bytes)?;
         let s = p.sections()?;
         let total = s.total();
@@ -44,7 +52,11 @@ impl<'a> Bundle<'a> {
         let table = gap(s.table.clone())?;
         crc_check("header", header, p.header_crc)?;
         crc_check("tensor table", table, p.table_crc)?;
-        crc_check("weights", gap(s.weights.clone())?, p.weights_crc)?;
+        let weights = gap(s.weights.clone())?;
+        let computed = weights_crc(weights);
+        if computed != p.weights_crc {
+            return Err(Error::CrcMismatch { part: "weights", stored: p.weights_crc, computed });
+        }
 
         let (wire, rest) =
             postcard::take_from_bytes::<HeaderWire<'a>>(header).map_err(|_| Error::Malformed { what: "header" })?;

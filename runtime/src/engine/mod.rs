@@ -224,7 +224,12 @@ impl<'b, 's> Engine<'b, 's> {
         let Some(output) = output else { return Ok(()) };
         let mut r: &mut [f32] = &mut *shared;
         let s = &l.head;
-        let mut w = HeadWork { ping: take(&mut r, s.ping)?, pong: take(&mut r, s.pong)?, conv: take(&mut r, s.conv)? };
+        let mut w = HeadWork {
+            ping: take(&mut r, s.ping)?,
+            pong: take(&mut r, s.pong)?,
+            strip: take(&mut r, s.strip)?,
+            conv: take(&mut r, s.conv)?,
+        };
         let channels = self.bundle.task(task)?.out_channels;
         head::decode(&self.bundle, task, channels, x, &mut w, &mut wb, output)
     }

@@ -5,8 +5,10 @@
 //! `x` lives for the whole run; the encoder's temporaries and the head's temporaries are never alive at
 //! the same time and share one region.
 
-use crate::kernels::{attention, conv, patch};
-use crate::model::{head_conv_channels, HeadKind, Hyper};
+use super::head::fused_strip_rows;
+use crate::kernels::conv::{self, ConvShape};
+use crate::kernels::{attention, patch};
+use crate::model::{head_conv_channels, Hyper};
 
 /// Sizes, in f32 words, of every region of the scratch buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct HeadSizes {
     pub ping: usize,
     /// Pong buffer of feature maps.
     pub pong: usize,
+    /// One strip of the fused last 3×3 convolution's output (0 when nothing is fused).
+    pub strip: usize,
     /// Convolution scratch.
     pub conv: usize,
 }
@@ -87,7 +91,7 @@ impl EncoderSizes {
 impl HeadSizes {
     /// Sum of all head regions.
     pub const fn total(&self) -> usize {
-        self.ping + self.pong + self.conv
+        self.ping + self.pong + self.strip + self.conv
     }
 }
 
@@ -127,8 +131,10 @@ impl Layout {
             let kk = u(h.head_kind.conv_kernel(j));
             wbuf = wbuf.max(u(cin) * u(cout) * kk * kk);
         }
+        // The final 1×1 weights share a vector buffer when the last 3×3 convolution is fused with it.
+        let tail_1x1 = u(max_c) * u(h.head_width);
         let mut vbuf =
-            [3 * d, u(h.mlp_hidden), u(h.expert_hidden), u(h.head_width), u(max_c)].into_iter().max().unwrap_or(0);
+            [3 * d, u(h.mlp_hidden), u(h.expert_hidden), u(h.head_width), tail_1x1].into_iter().max().unwrap_or(0);
         if !widens {
             (wbuf, vbuf) = (0, 0);
         }
@@ -141,28 +147,34 @@ impl Layout {
     }
 }
 
-/// Head feature-map sizes: the largest map any stage produces, and the largest convolution scratch.
+/// Head buffer sizes, following [`head::decode`](super::head::decode) stage by stage: every convolution
+/// reads `ping` and writes `pong` (a resize writes back into `ping`, otherwise the two swap roles, so
+/// they then need the same size); a fused last 3×3 convolution writes strips and the final map.
 fn head_sizes(h: &Hyper, max_c: u32) -> HeadSizes {
     let u = |v: u32| v as usize;
-    let (gh, gw) = (u(h.grid_h()), u(h.grid_w()));
-    let (mut fh, mut fw) = (gh, gw);
-    let mut largest = u(h.dim) * gh * gw;
-    let mut conv_scratch = 0;
-    let n = h.head_kind.conv_count();
-    for j in 0..n {
+    let (mut fh, mut fw) = (u(h.grid_h()), u(h.grid_w()));
+    let (mut ping, mut pong) = (u(h.dim) * fh * fw, u(h.dim) * fh * fw);
+    let (mut strip, mut conv_scratch) = (0, 0);
+    for j in 0..h.head_kind.conv_count() {
         let (cin, cout) = head_conv_channels(h, j, max_c);
-        let kk = u(h.head_kind.conv_kernel(j));
-        let pad = kk / 2;
-        conv_scratch = conv_scratch.max(conv::conv2d_scratch_len(u(cin), fh, fw, u(cout), kk, 1, pad));
-        largest = largest.max(u(cout) * fh * fw);
-        // PUP doubles the map after convs 0, 1 and 2; the final resize writes into the caller's output.
-        if h.head_kind == HeadKind::Pup && j < 3 {
-            fh *= 2;
-            fw *= 2;
-            largest = largest.max(u(cout) * fh * fw);
+        let s = ConvShape::same(u(cin), fh, fw, u(cout), u(h.head_kind.conv_kernel(j)));
+        conv_scratch = conv_scratch.max(conv::conv2d_scratch_len(&s));
+        ping = ping.max(s.cin * fh * fw);
+        if let Some(rows) = fused_strip_rows(h, j, s.cout, fh, fw) {
+            let (_, c) = head_conv_channels(h, j + 1, max_c);
+            strip = s.cout * rows * fw;
+            pong = pong.max(u(c) * fh * fw);
+            break;
+        }
+        pong = pong.max(s.cout * fh * fw);
+        if h.head_kind.upsamples_after(j) {
+            (fh, fw) = (2 * fh, 2 * fw);
+            ping = ping.max(s.cout * fh * fw);
+        } else {
+            (ping, pong) = (ping.max(pong), ping.max(pong));
         }
     }
-    HeadSizes { ping: largest, pong: largest, conv: conv_scratch }
+    HeadSizes { ping, pong, strip, conv: conv_scratch }
 }
 
 /// The f32 scratch words an engine needs for a model with hyperparameters `h` whose widest task head has

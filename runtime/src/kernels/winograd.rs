@@ -32,25 +32,34 @@
 //! 2.7e-6, far inside the 1e-4 parity bound: trained-like weights are small and the outputs average
 //! many tiles.
 //!
-//! Memory. The filters are transformed once per call: `36·cout·cin'` floats (`cin'` is `cin` rounded up
-//! to a multiple of 8). The image is processed in bands of `nb` consecutive tiles (row-major tile order,
-//! `nb` a multiple of 8): the band's transformed input (`36·cin·nb`) and GEMM outputs (`36·cout·nb`) are
-//! the rest of the scratch, so it is bounded by `BAND_BUDGET` (4.5 MiB: 64 tiles of a 256 → 256 layer)
-//! plus the filters whatever the map size. [`scratch_len`] gives the total: 3.54 M floats (14.2 MB) for
-//! m3vit-t's conv3, against 0.52 M for the largest im2col band.
+//! Memory. The image is processed in bands of `nb` consecutive tiles (row-major tile order, `nb` a
+//! multiple of 8) and the output channels in blocks of [`COUT_BLOCK`]: per band the input is transformed
+//! once (`36·cin·nb` floats), then per block of output channels its filters are transformed
+//! (`36·48·cin'` floats, `cin'` is `cin` rounded up to a multiple of 8) and its GEMM outputs formed
+//! (`36·48·nb`). Transforming the filters again in every band costs about 2% of the GEMM work and keeps
+//! the scratch bounded by `BAND_BUDGET` (2.8 MiB) plus one block of filters whatever the map size and
+//! channel counts: 1.15 M floats (4.6 MB) for m3vit-t's conv3, against 3.54 M when every filter was
+//! transformed up front. [`conv3x3_rows`] computes any band of output rows on its own.
 //!
 //! The transforms work on eight tiles (or channels, for the filters) at once in fixed-size arrays, which
 //! the compiler vectorises; on x86-64 with `std` the same code is also compiled for AVX2 and chosen at run
 //! time. It never fuses a multiply and an add, so both builds give the same bits.
 
+use core::ops::Range;
+
+use super::conv::ConvShape;
 use super::gemm::matmul;
 use super::need;
 use crate::Result;
 
 /// Lanes of the transform arrays.
 const L: usize = 8;
-/// Largest transformed-input plus GEMM-output band, in floats (4.5 MiB), unless one tile needs more.
-const BAND_BUDGET: usize = 36 * 512 * 64;
+/// Largest transformed-input plus GEMM-output band, in floats (2.8 MiB: 64 tiles of 256 input channels
+/// and one block of output channels), unless one group of lanes needs more.
+const BAND_BUDGET: usize = 36 * 320 * 64;
+/// Output channels whose filters are transformed and multiplied together (a multiple of the lanes and of
+/// the AVX2 GEMM's 6 rows).
+pub const COUT_BLOCK: usize = 48;
 
 /// The point set [`conv3x3`] uses.
 type Chosen = Mixed;
@@ -60,16 +69,34 @@ type Lanes = [f32; L];
 
 /// True when [`conv2d`](super::conv::conv2d) takes the Winograd path: 3×3, stride 1, padding 1, both
 /// channel counts at least 64 and at least 64 tiles (32×32 outputs): below that the transforms and the
-/// small GEMMs cost more than the multiplies they save (m3vit-t's head: conv2 and conv3, not conv0/conv1). Used by both `conv2d` and `conv2d_scratch_len`, so the scratch always matches.
-pub const fn pays(cin: usize, h: usize, w: usize, cout: usize, k: usize, stride: usize, pad: usize) -> bool {
-    k == 3 && stride == 1 && pad == 1 && cin >= 64 && cout >= 64 && h.div_ceil(4).saturating_mul(w.div_ceil(4)) >= 64
+/// small GEMMs cost more than the multiplies they save (m3vit-t's head: conv2 and conv3, not conv0/conv1).
+/// Used by both `conv2d` and `conv2d_scratch_len`, so the scratch always matches.
+pub const fn pays(s: &ConvShape) -> bool {
+    let tiles = s.h.div_ceil(4).saturating_mul(s.w.div_ceil(4));
+    s.k == 3 && s.stride == 1 && s.pad == 1 && s.cin >= 64 && s.cout >= 64 && tiles >= 64
 }
 
-/// Tiles per band for `cin → cout` channels over `tiles` tiles: a multiple of the lane count (at least one
-/// group of lanes), so every transform loads and stores whole lane vectors.
-fn band_tiles(cin: usize, cout: usize, tiles: usize) -> usize {
-    let fit = BAND_BUDGET / prod(&[36, cin.saturating_add(cout)]).max(1);
-    (fit / L).clamp(1, tiles.div_ceil(L).max(1)) * L
+/// Tiles per band for `cin` input channels and blocks of `cb` output channels over `tiles` tiles: bands
+/// of equal size within the budget, a multiple of the lane count (at least one group of lanes), so every
+/// transform loads and stores whole lane vectors. Never more than `fit(cin, cb)` nor `tiles` rounded up.
+fn band_tiles(cin: usize, cb: usize, tiles: usize) -> usize {
+    let fit = fit(cin, cb);
+    let bands = tiles.div_ceil(fit).max(1);
+    tiles.div_ceil(bands).div_ceil(L).max(1) * L
+}
+
+/// The most tiles, a multiple of the lane count, whose transformed input and GEMM outputs fit the budget.
+fn fit(cin: usize, cb: usize) -> usize {
+    (BAND_BUDGET / ConvShape::prod(&[36, cin.saturating_add(cb)]).max(1) / L).max(1) * L
+}
+
+/// Output channels per block for `cout` channels.
+const fn cout_block(cout: usize) -> usize {
+    if cout < COUT_BLOCK {
+        cout
+    } else {
+        COUT_BLOCK
+    }
 }
 
 /// `cin` rounded up to whole lane vectors: the row stride of the transformed filters.
@@ -77,75 +104,82 @@ const fn padded(cin: usize) -> usize {
     cin.div_ceil(L).saturating_mul(L)
 }
 
-/// The product, saturating, so absurd shapes fail the length checks instead of wrapping.
-fn prod(factors: &[usize]) -> usize {
-    factors.iter().fold(1, |p: usize, &f| p.saturating_mul(f))
-}
-
-/// Scratch floats [`conv3x3`] needs: the transformed filters and one band.
-pub fn scratch_len(cin: usize, h: usize, w: usize, cout: usize) -> usize {
-    let tiles = prod(&[h.div_ceil(4), w.div_ceil(4)]);
-    let band = prod(&[36, cin.saturating_add(cout), band_tiles(cin, cout, tiles)]);
-    prod(&[36, cout, padded(cin)]).saturating_add(band)
+/// Scratch floats [`conv3x3`] and [`conv3x3_rows`] need for shape `s` (its `k`, `stride` and `pad` are
+/// taken as 3, 1, 1): one block of transformed filters and one band.
+pub fn scratch_len(s: &ConvShape) -> usize {
+    let prod = ConvShape::prod;
+    let (cin, cb) = (s.cin, cout_block(s.cout));
+    let tiles = prod(&[s.h.div_ceil(4), s.w.div_ceil(4)]);
+    let nb = fit(cin, cb).min(tiles.div_ceil(L).max(1) * L);
+    prod(&[36, cb, padded(cin)]).saturating_add(prod(&[36, cin.saturating_add(cb), nb]))
 }
 
 /// `out[cout × h × w] = weight ⊛ input + bias` for a 3×3 kernel (`weight` is `[cout][cin][3][3]`), stride 1,
-/// zero padding 1, by F(4×4, 3×3) in `scratch` ([`scratch_len`] floats). Overwrites `out`.
-#[allow(clippy::too_many_arguments)]
+/// zero padding 1 (the shape's `k`, `stride` and `pad` are taken as such), by F(4×4, 3×3) in `scratch`
+/// ([`scratch_len`] floats). Overwrites `out`.
 pub fn conv3x3(
+    s: &ConvShape,
     input: &[f32],
-    cin: usize,
-    h: usize,
-    w: usize,
     weight: &[f32],
-    cout: usize,
     bias: Option<&[f32]>,
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
-    conv3x3_with::<Chosen>(input, cin, h, w, weight, cout, bias, out, scratch)
+    conv3x3_with::<Chosen>(s, 0..s.h, input, weight, bias, out, scratch)
 }
 
-/// [`conv3x3`] with the point set `P`.
-#[allow(clippy::too_many_arguments)]
-pub fn conv3x3_with<P: Points>(
+/// Output rows `rows` of [`conv3x3`] into `out` (`[cout][rows.len()][w]`).
+pub fn conv3x3_rows(
+    s: &ConvShape,
+    rows: Range<usize>,
     input: &[f32],
-    cin: usize,
-    h: usize,
-    w: usize,
     weight: &[f32],
-    cout: usize,
     bias: Option<&[f32]>,
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
-    need("winograd input", input.len(), prod(&[cin, h, w]))?;
-    need("winograd weight", weight.len(), prod(&[cout, cin, 9]))?;
-    need("winograd output", out.len(), prod(&[cout, h, w]))?;
-    if let Some(b) = bias {
-        need("winograd bias", b.len(), cout)?;
-    }
-    need("winograd scratch", scratch.len(), scratch_len(cin, h, w, cout))?;
-    if h == 0 || w == 0 || cout == 0 {
+    conv3x3_with::<Chosen>(s, rows, input, weight, bias, out, scratch)
+}
+
+/// [`conv3x3_rows`] with the point set `P`.
+pub fn conv3x3_with<P: Points>(
+    s: &ConvShape,
+    rows: Range<usize>,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<()> {
+    let s = ConvShape { k: 3, stride: 1, pad: 1, ..*s };
+    s.check(input, weight, bias, out, &rows)?;
+    need("winograd scratch", scratch.len(), scratch_len(&s))?;
+    let ConvShape { cin, h, w, cout, .. } = s;
+    if rows.is_empty() || w == 0 || cout == 0 {
         return Ok(());
     }
     let tw = w.div_ceil(4);
-    let total = h.div_ceil(4) * tw;
-    let nb = band_tiles(cin, cout, total);
-    let (u, rest) = scratch.split_at_mut(36 * cout * padded(cin));
+    // The tiles covering the rows: whole tile rows; the output step writes only the rows asked for.
+    let tiles = (rows.start / 4 * tw)..(rows.end.div_ceil(4) * tw);
+    let cb = cout_block(cout);
+    let nb = band_tiles(cin, cb, tiles.len());
+    let (u, rest) = scratch.split_at_mut(36 * cb * padded(cin));
     let (v, rest) = rest.split_at_mut(36 * cin * nb);
-    let m = &mut rest[..36 * cout * nb];
-    let g = Geom { cin, cout, h, w, tw, nb };
-    run::<P>(Step::Filters { weight, u }, &g);
-    let mut t0 = 0;
-    while t0 < total {
-        let n = nb.min(total - t0);
+    let m = &mut rest[..36 * cb * nb];
+    let mut g = Geom { cin, h, w, tw, nb, rows, co0: 0, cn: 0 };
+    let mut t0 = tiles.start;
+    while t0 < tiles.end {
+        let n = nb.min(tiles.end - t0);
         run::<P>(Step::Input { input, t0, n, v: &mut *v }, &g);
-        for xi in 0..36 {
-            let (a, b) = (&u[xi * cout * padded(cin)..], &v[xi * cin * nb..]);
-            matmul(cout, cin, n, a, padded(cin), b, nb, &mut m[xi * cout * nb..], nb, false)?;
+        for co0 in (0..cout).step_by(cb) {
+            (g.co0, g.cn) = (co0, cb.min(cout - co0));
+            run::<P>(Step::Filters { weight, u: &mut *u }, &g);
+            for xi in 0..36 {
+                let (a, b) = (&u[xi * g.cn * padded(cin)..], &v[xi * cin * nb..]);
+                matmul(g.cn, cin, n, a, padded(cin), b, nb, &mut m[xi * g.cn * nb..], nb, false)?;
+            }
+            run::<P>(Step::Output { m: &*m, t0, n, bias, out: &mut *out }, &g);
         }
-        run::<P>(Step::Output { m: &*m, t0, n, bias, out: &mut *out }, &g);
         t0 += n;
     }
     Ok(())
@@ -154,22 +188,27 @@ pub fn conv3x3_with<P: Points>(
 /// The shape of one call.
 struct Geom {
     cin: usize,
-    cout: usize,
     h: usize,
     w: usize,
     /// Tiles per tile row.
     tw: usize,
     /// Tiles per band (the row stride of `V[ξ]` and `M[ξ]`).
     nb: usize,
+    /// The output rows written (`out` holds these rows only).
+    rows: Range<usize>,
+    /// First output channel of the current block.
+    co0: usize,
+    /// Output channels in the current block.
+    cn: usize,
 }
 
 /// One transform pass, on slices already checked by [`conv3x3`].
 enum Step<'a> {
-    /// `U[ξ][co][ci]` from `weight`.
+    /// `U[ξ][co][ci]` from `weight`, for the current block of output channels.
     Filters { weight: &'a [f32], u: &'a mut [f32] },
     /// `V[ξ][ci][t]` for tiles `t0 .. t0 + n`.
     Input { input: &'a [f32], t0: usize, n: usize, v: &'a mut [f32] },
-    /// The output tiles `t0 .. t0 + n` from `M[ξ][co][t]`.
+    /// The current block's channels of the output tiles `t0 .. t0 + n` from `M[ξ][co][t]`.
     Output { m: &'a [f32], t0: usize, n: usize, bias: Option<&'a [f32]>, out: &'a mut [f32] },
 }
 
@@ -204,12 +243,13 @@ fn run_portable<P: Points>(step: Step<'_>, g: &Geom) {
     }
 }
 
-/// `U = G g Gᵀ` for every filter, eight input channels at a time.
+/// `U = G g Gᵀ` for the block's filters, eight input channels at a time.
 #[inline(always)]
 fn filters<P: Points>(weight: &[f32], g: &Geom, u: &mut [f32]) {
-    let (cin, cout, stride) = (g.cin, g.cout, padded(g.cin));
+    let (cin, cn, stride) = (g.cin, g.cn, padded(g.cin));
     let (mut f, mut tu) = ([[[0.0; L]; 3]; 3], [[[0.0; L]; 6]; 6]);
-    for co in 0..cout {
+    for c in 0..cn {
+        let co = g.co0 + c;
         for ci0 in (0..cin).step_by(L) {
             let lanes = L.min(cin - ci0);
             if lanes < L {
@@ -223,7 +263,7 @@ fn filters<P: Points>(weight: &[f32], g: &Geom, u: &mut [f32]) {
             }
             sandwich(P::g, &f, &mut tu);
             for (xi, x) in tu.iter().flatten().enumerate() {
-                u[(xi * cout + co) * stride + ci0..][..L].copy_from_slice(x);
+                u[(xi * cn + c) * stride + ci0..][..L].copy_from_slice(x);
             }
         }
     }
@@ -277,25 +317,32 @@ fn input_band<P: Points>(input: &[f32], g: &Geom, t0: usize, n: usize, v: &mut [
     }
 }
 
-/// `Y = Aᵀ M A` plus the bias into the band's output tiles (clipped at the edges), eight tiles at a time.
+/// `Y = Aᵀ M A` plus the bias into the band's output tiles (clipped to the rows asked for and the right
+/// edge), eight tiles at a time.
 #[inline(always)]
 fn output_band<P: Points>(m: &[f32], g: &Geom, t0: usize, n: usize, bias: Option<&[f32]>, out: &mut [f32]) {
-    let (h, w, plane) = (g.h, g.w, g.h * g.w);
+    let (w, rows) = (g.w, g.rows.clone());
+    let plane = rows.len() * w;
     let (mut s, mut y) = ([[[0.0; L]; 6]; 6], [[[0.0; L]; 4]; 4]);
-    for co in 0..g.cout {
+    for c in 0..g.cn {
+        let co = g.co0 + c;
         let b = bias.map_or(0.0, |b| b[co]);
         let dst = &mut out[co * plane..][..plane];
         for t in (0..n).step_by(L) {
             let lanes = L.min(n - t);
             for (xi, x) in s.iter_mut().flatten().enumerate() {
-                x.copy_from_slice(&m[(xi * g.cout + co) * g.nb + t..][..L]);
+                x.copy_from_slice(&m[(xi * g.cn + c) * g.nb + t..][..L]);
             }
             sandwich(P::at, &s, &mut y);
             for l in 0..lanes {
                 let (ty, tx) = ((t0 + t + l) / g.tw, (t0 + t + l) % g.tw);
-                let (rows, width) = (4.min(h - 4 * ty), 4.min(w - 4 * tx));
-                for (p, yp) in y.iter().enumerate().take(rows) {
-                    let line = &mut dst[(4 * ty + p) * w + 4 * tx..][..width];
+                let width = 4.min(w - 4 * tx);
+                for (p, yp) in y.iter().enumerate() {
+                    let row = 4 * ty + p;
+                    if !rows.contains(&row) {
+                        continue;
+                    }
+                    let line = &mut dst[(row - rows.start) * w + 4 * tx..][..width];
                     for (q, o) in line.iter_mut().enumerate() {
                         *o = yp[q][l] + b;
                     }

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use m3rt::bundle::Bundle;
 use m3rt::engine::Engine;
 use m3rt_cli::convert::{convert_file, Precision};
 
@@ -55,7 +54,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         );
     }
     let bytes = tensor_io::read_bundle(&bundle_path)?;
-    let bundle = Bundle::parse(&bytes).map_err(|e| anyhow!("{}: {e}", bundle_path.display()))?;
+    let bundle = bytes.parse().map_err(|e| anyhow!("{}: {e}", bundle_path.display()))?;
     let hyper = *bundle.hyper();
     let (h, w) = (hyper.image_h as usize, hyper.image_w as usize);
     let (_, input) = tensor_io::read_npy(&dir.join("golden/input_0.npy"))?;

@@ -49,7 +49,7 @@ pub fn read_input(path: &Path, h: usize, w: usize) -> Result<Vec<f32>> {
 /// Runs `m3rt run`.
 pub fn run(args: &RunArgs) -> Result<()> {
     let bytes = tensor_io::read_bundle(&args.model)?;
-    let bundle = Bundle::parse(&bytes).map_err(|e| anyhow!("{}: {e}", args.model.display()))?;
+    let bundle = bytes.parse().map_err(|e| anyhow!("{}: {e}", args.model.display()))?;
     let hyper = *bundle.hyper();
     let (h, w) = (hyper.image_h as usize, hyper.image_w as usize);
     let mut scratch = vec![0f32; bundle.scratch_floats()];

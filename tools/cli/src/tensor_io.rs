@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use m3rt::bundle::AlignedBytes;
+use m3rt::bundle::{AlignedBytes, Bundle, Crc32Stream};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
@@ -38,6 +38,39 @@ pub fn read_bundle(path: &Path) -> Result<BundleBytes> {
             AlignedBytes::read_file(path).with_context(|| format!("reading bundle {}", path.display()))?,
         )),
     }
+}
+
+/// Bytes of the weights read between two page releases while checking the CRC of a mapped bundle.
+const CRC_PIECE: usize = 4 << 20;
+
+impl BundleBytes {
+    /// Parses the bundle ([`Bundle::parse`]). A mapped file's weights CRC is computed in 4 MiB pieces
+    /// whose pages are released after each piece, so the check leaves only the pages a run touches
+    /// resident (one task's pathway; not the other tasks' heads) instead of the whole file.
+    pub fn parse(&self) -> std::result::Result<Bundle<'_>, m3rt::Error> {
+        let BundleBytes::Mapped(map) = self else { return Bundle::parse(self) };
+        let base = map.as_ptr() as usize;
+        Bundle::parse_with(map, |weights| {
+            let mut crc = Crc32Stream::new();
+            for piece in weights.chunks(CRC_PIECE) {
+                crc.update(piece);
+                release(map, piece.as_ptr() as usize - base, piece.len());
+            }
+            crc.finish()
+        })
+    }
+}
+
+/// Drops this process's resident pages of `map[offset .. offset + len]` (memmap2 widens the range to whole
+/// pages).
+fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
+    // Safety: the map is a private read-only mapping of a file the commands never write, so MADV_DONTNEED
+    // loses nothing: later reads fault the same file bytes back in. A failure (an unsupported advice) only
+    // leaves the pages resident.
+    #[cfg(unix)]
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+    #[cfg(not(unix))]
+    let _ = (map, offset, len);
 }
 
 /// Reads a float32 `.npy` tensor of `[1, 3, H, W]` or `[3, H, W]` and returns it as `[3, H, W]`.

@@ -77,8 +77,8 @@ const IN_PLACE_BELOW: usize = 64;
 const LINE: usize = 256;
 
 /// The im2col matrix of a `cin × h × w` image for a `k × k` convolution with `stride` and zero padding
-/// `pad`: row `(ci·k + ky)·k + kx`, column `y·wo + x` holds `input[ci][y·stride + ky − pad][x·stride + kx − pad]`
-/// (zero outside the image).
+/// `pad`, restricted to output rows `y0 .. y0 + ho`: row `(ci·k + ky)·k + kx`, column `y·wo + x` holds
+/// `input[ci][(y0 + y)·stride + ky − pad][x·stride + kx − pad]` (zero outside the image).
 #[derive(Clone, Copy, Debug)]
 pub struct Im2colB<'a> {
     /// The image, `cin × h × w`, already checked to be that long.
@@ -95,7 +95,9 @@ pub struct Im2colB<'a> {
     pub stride: usize,
     /// Zero padding on every side.
     pub pad: usize,
-    /// Output height.
+    /// First output row.
+    pub y0: usize,
+    /// Output rows (from `y0`).
     pub ho: usize,
     /// Output width.
     pub wo: usize,
@@ -109,7 +111,7 @@ impl Im2colB<'_> {
         let plane = &self.input[ci * self.h * self.w..(ci + 1) * self.h * self.w];
         let mut done = 0;
         while done < dst.len() {
-            let (y, x) = ((j + done) / self.wo, (j + done) % self.wo);
+            let (y, x) = (self.y0 + (j + done) / self.wo, (j + done) % self.wo);
             let seg = (dst.len() - done).min(self.wo - x);
             let out = &mut dst[done..done + seg];
             let iy = (y * s + ky).wrapping_sub(self.pad);

@@ -1,4 +1,5 @@
-//! Winograd against the f64 reference convolution: random shapes, bands and edges, routing, bad lengths.
+//! Winograd against the f64 reference convolution: random shapes, bands, row ranges and edges, routing,
+//! bad lengths.
 
 use super::*;
 use crate::kernels::conv::{conv2d, conv2d_im2col, conv2d_ref, conv2d_scratch_len, im2col_scratch_len};
@@ -14,40 +15,68 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0.0, |e, (x, y)| e.max((x - y).abs() / y.abs().max(1.0)))
 }
 
-fn case(rng: &mut Rng, cin: usize, cout: usize, h: usize, w: usize, bias: bool) -> (Vec<f32>, Vec<f32>) {
-    let input = random_vec(rng, cin * h * w);
-    let weight = random_vec(rng, cout * cin * 9);
-    let b = random_vec(rng, cout);
+/// The 3×3, stride 1, padding 1 shape.
+fn shape(cin: usize, cout: usize, h: usize, w: usize) -> ConvShape {
+    ConvShape::same(cin, h, w, cout, 3)
+}
+
+/// Rows `rows` of every channel of a `[c][h][w]` map.
+fn rows_of(map: &[f32], c: usize, h: usize, w: usize, rows: &Range<usize>) -> Vec<f32> {
+    (0..c).flat_map(|ch| map[(ch * h + rows.start) * w..(ch * h + rows.end) * w].to_vec()).collect()
+}
+
+/// Winograd output rows `rows` and the reference's, on random data.
+fn case(rng: &mut Rng, s: &ConvShape, rows: Range<usize>, bias: bool) -> (Vec<f32>, Vec<f32>) {
+    let input = random_vec(rng, s.cin * s.h * s.w);
+    let weight = random_vec(rng, s.cout * s.cin * 9);
+    let b = random_vec(rng, s.cout);
     let b = bias.then_some(b.as_slice());
-    let (mut fast, mut slow) = (vec![f32::NAN; cout * h * w], vec![0.0; cout * h * w]);
-    let mut scratch = vec![f32::NAN; scratch_len(cin, h, w, cout)];
-    conv3x3(&input, cin, h, w, &weight, cout, b, &mut fast, &mut scratch).unwrap();
-    conv2d_ref(&input, cin, h, w, &weight, cout, 3, 1, 1, b, &mut slow).unwrap();
-    (fast, slow)
+    let mut fast = vec![f32::NAN; s.cout * rows.len() * s.w];
+    let mut slow = vec![0.0; s.cout * s.h * s.w];
+    let mut scratch = vec![f32::NAN; scratch_len(s)];
+    conv3x3_rows(s, rows.clone(), &input, &weight, b, &mut fast, &mut scratch).unwrap();
+    conv2d_ref(s, &input, &weight, b, &mut slow).unwrap();
+    (fast, rows_of(&slow, s.cout, s.h, s.w, &rows))
 }
 
 fast_vs_ref!(
     matches_reference,
     cases = 64,
-    (cin in 1usize..=40, cout in 1usize..=19, h in 1usize..=17, w in 1usize..=17, bias in proptest::bool::ANY),
+    (
+        cin in 1usize..=40,
+        cout in 1usize..=60,
+        h in 1usize..=17,
+        w in 1usize..=17,
+        bias in proptest::bool::ANY,
+        cut in 0usize..=17,
+        len in 0usize..=17
+    ),
     |rng| {
-        // The transforms and the GEMMs, both builds; `set_portable` is process-wide, so this is the
-        // only test here that changes it, and it puts it back.
-        for portable in [false, true] {
-            set_portable(portable);
-            let (fast, slow) = case(rng, cin, cout, h, w, bias);
-            set_portable(false);
-            assert_close(&fast, &slow, TOL);
+        // Every output row, then any band of rows (not tile-aligned in general); more than one block of
+        // output channels when cout > 48. The transforms and the GEMMs, both builds; `set_portable` is
+        // process-wide, so this is the only test here that changes it, and it puts it back.
+        let s = shape(cin, cout, h, w);
+        let start = cut.min(h);
+        for rows in [0..h, start..(start + len).min(h)] {
+            for portable in [false, true] {
+                set_portable(portable);
+                let (fast, slow) = case(rng, &s, rows.clone(), bias);
+                set_portable(false);
+                assert_close(&fast, &slow, TOL);
+            }
         }
     }
 );
 
 #[test]
 fn bands_and_edges() {
-    // More tiles than one band (the band is 8·k tiles), a map not a multiple of 4 either way.
-    let (cin, cout, h, w) = (200, 130, 29usize, 61usize);
-    assert!(band_tiles(cin, cout, h.div_ceil(4) * w.div_ceil(4)) < h.div_ceil(4) * w.div_ceil(4));
-    let (fast, slow) = case(&mut Rng::new(3), cin, cout, h, w, true);
+    // More tiles than one band, more channels than one block, a map not a multiple of 4 either way.
+    let s = shape(200, 130, 29, 61);
+    let tiles = s.h.div_ceil(4) * s.w.div_ceil(4);
+    assert!(band_tiles(s.cin, cout_block(s.cout), tiles) < tiles && s.cout > COUT_BLOCK);
+    let (fast, slow) = case(&mut Rng::new(3), &s, 0..s.h, true);
+    assert_close(&fast, &slow, TOL);
+    let (fast, slow) = case(&mut Rng::new(3), &s, 6..23, true);
     assert_close(&fast, &slow, TOL);
 }
 
@@ -55,20 +84,23 @@ fn bands_and_edges() {
 fn error_at_256_channels() {
     // The head's 256 → 256 layers, on ±1 data: both point sets and im2col + GEMM against the f64
     // reference.
-    let (cin, cout, h, w) = (256, 16, 16, 20);
+    let s = shape(256, 16, 16, 20);
     let mut rng = Rng::new(9);
-    let (input, weight, bias) =
-        (random_vec(&mut rng, cin * h * w), random_vec(&mut rng, cout * cin * 9), random_vec(&mut rng, cout));
-    let mut slow = vec![0.0; cout * h * w];
-    conv2d_ref(&input, cin, h, w, &weight, cout, 3, 1, 1, Some(&bias), &mut slow).unwrap();
-    let mut fast = vec![0.0; cout * h * w];
-    let mut scratch = vec![0.0; scratch_len(cin, h, w, cout).max(im2col_scratch_len(cin, h, w, cout, 3, 1, 1))];
+    let (input, weight, bias) = (
+        random_vec(&mut rng, s.cin * s.h * s.w),
+        random_vec(&mut rng, s.cout * s.cin * 9),
+        random_vec(&mut rng, s.cout),
+    );
+    let mut slow = vec![0.0; s.cout * s.h * s.w];
+    conv2d_ref(&s, &input, &weight, Some(&bias), &mut slow).unwrap();
+    let mut fast = vec![0.0; s.cout * s.h * s.w];
+    let mut scratch = vec![0.0; scratch_len(&s).max(im2col_scratch_len(&s))];
     let b = Some(bias.as_slice());
-    conv2d_im2col(&input, cin, h, w, &weight, cout, 3, 1, 1, b, &mut fast, &mut scratch).unwrap();
+    conv2d_im2col(&s, &input, &weight, b, &mut fast, &mut scratch).unwrap();
     let direct = rel_err(&fast, &slow);
-    conv3x3_with::<Lavin>(&input, cin, h, w, &weight, cout, b, &mut fast, &mut scratch).unwrap();
+    conv3x3_with::<Lavin>(&s, 0..s.h, &input, &weight, b, &mut fast, &mut scratch).unwrap();
     let lavin = rel_err(&fast, &slow);
-    conv3x3_with::<Mixed>(&input, cin, h, w, &weight, cout, b, &mut fast, &mut scratch).unwrap();
+    conv3x3_with::<Mixed>(&s, 0..s.h, &input, &weight, b, &mut fast, &mut scratch).unwrap();
     let mixed = rel_err(&fast, &slow);
     println!("256 input channels, max error of max(1, |ref|): im2col {direct:.2e}, 0 ±1 ±2 {lavin:.2e}, 0 ±1 1/2 -2 {mixed:.2e}");
     assert!(mixed <= TOL && mixed < lavin, "{mixed} {lavin}");
@@ -77,32 +109,45 @@ fn error_at_256_channels() {
 #[test]
 fn conv2d_takes_it_only_where_it_pays() {
     // micro (head width 16) keeps im2col and its scratch; m3vit-t's 256-wide head convs take Winograd.
-    assert!(!pays(64, 8, 8, 16, 3, 1, 1) && !pays(16, 16, 16, 16, 3, 1, 1));
-    assert!(!pays(256, 64, 128, 256, 3, 2, 1) && !pays(256, 64, 128, 256, 1, 1, 0));
-    assert!(!pays(192, 8, 16, 256, 3, 1, 1) && !pays(256, 16, 32, 256, 3, 1, 1));
-    assert!(pays(256, 32, 64, 256, 3, 1, 1) && pays(256, 64, 128, 256, 3, 1, 1));
-    assert_eq!(conv2d_scratch_len(256, 64, 128, 256, 3, 1, 1), scratch_len(256, 64, 128, 256));
-    let (cin, cout, h, w) = (64, 64, 29, 35);
+    let conv = |cin, h, w, cout, k, stride, pad| ConvShape { cin, h, w, cout, k, stride, pad };
+    assert!(!pays(&conv(64, 8, 8, 16, 3, 1, 1)) && !pays(&conv(16, 16, 16, 16, 3, 1, 1)));
+    assert!(!pays(&conv(256, 64, 128, 256, 3, 2, 1)) && !pays(&conv(256, 64, 128, 256, 1, 1, 0)));
+    assert!(!pays(&conv(192, 8, 16, 256, 3, 1, 1)) && !pays(&conv(256, 16, 32, 256, 3, 1, 1)));
+    assert!(pays(&conv(256, 32, 64, 256, 3, 1, 1)) && pays(&conv(256, 64, 128, 256, 3, 1, 1)));
+    let conv3 = shape(256, 256, 64, 128);
+    assert_eq!(conv2d_scratch_len(&conv3), scratch_len(&conv3));
+    // m3vit-t's conv3: one block of 48 filters (36·48·256) and a band of 64 tiles (36·(256 + 48)·64).
+    assert_eq!(scratch_len(&conv3), 36 * 48 * 256 + 36 * 304 * 64);
+    let s = shape(64, 64, 29, 35);
     let mut rng = Rng::new(4);
-    let (input, weight) = (random_vec(&mut rng, cin * h * w), random_vec(&mut rng, cout * cin * 9));
-    let (mut a, mut b) = (vec![0.0; cout * h * w], vec![0.0; cout * h * w]);
-    let mut scratch = vec![0.0; conv2d_scratch_len(cin, h, w, cout, 3, 1, 1)];
-    conv2d(&input, cin, h, w, &weight, cout, 3, 1, 1, None, &mut a, &mut scratch).unwrap();
-    conv3x3(&input, cin, h, w, &weight, cout, None, &mut b, &mut scratch).unwrap();
+    let (input, weight) = (random_vec(&mut rng, s.cin * s.h * s.w), random_vec(&mut rng, s.cout * s.cin * 9));
+    let (mut a, mut b) = (vec![0.0; s.cout * s.h * s.w], vec![0.0; s.cout * s.h * s.w]);
+    let mut scratch = vec![0.0; conv2d_scratch_len(&s)];
+    conv2d(&s, &input, &weight, None, &mut a, &mut scratch).unwrap();
+    conv3x3(&s, &input, &weight, None, &mut b, &mut scratch).unwrap();
     assert_eq!(a, b);
 }
 
 #[test]
 fn wrong_lengths_are_errors() {
     let (img, wt, mut out) = ([0.0; 16], [0.0; 9], [0.0; 16]);
-    let mut s = vec![0.0; scratch_len(1, 4, 4, 1)];
-    assert!(conv3x3(&img, 1, 4, 4, &wt, 1, None, &mut out, &mut s).is_ok());
-    assert!(conv3x3(&img[..15], 1, 4, 4, &wt, 1, None, &mut out, &mut s).is_err());
-    assert!(conv3x3(&img, 1, 4, 4, &wt[..8], 1, None, &mut out, &mut s).is_err());
-    assert!(conv3x3(&img, 1, 4, 4, &wt, 1, None, &mut out[..15], &mut s).is_err());
-    assert!(conv3x3(&img, 1, 4, 4, &wt, 1, Some(&[]), &mut out, &mut s).is_err());
-    assert!(conv3x3(&img, 1, 4, 4, &wt, 1, None, &mut out, &mut s[1..]).is_err());
+    let s1 = shape(1, 1, 4, 4);
+    let mut s = vec![0.0; scratch_len(&s1)];
+    assert!(conv3x3(&s1, &img, &wt, None, &mut out, &mut s).is_ok());
+    assert!(conv3x3(&s1, &img[..15], &wt, None, &mut out, &mut s).is_err());
+    assert!(conv3x3(&s1, &img, &wt[..8], None, &mut out, &mut s).is_err());
+    assert!(conv3x3(&s1, &img, &wt, None, &mut out[..15], &mut s).is_err());
+    assert!(conv3x3(&s1, &img, &wt, Some(&[]), &mut out, &mut s).is_err());
+    assert!(conv3x3(&s1, &img, &wt, None, &mut out, &mut s[1..]).is_err());
+    // Rows past the map, or backwards, are errors; rows 1..3 need only 2 rows of output.
+    assert!(conv3x3_rows(&s1, 2..5, &img, &wt, None, &mut out, &mut s).is_err());
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = 3..1;
+    assert!(conv3x3_rows(&s1, backwards, &img, &wt, None, &mut out, &mut s).is_err());
+    assert!(conv3x3_rows(&s1, 1..3, &img, &wt, None, &mut out[..8], &mut s).is_ok());
     // Empty shapes are fine.
-    assert!(conv3x3(&[], 0, 4, 4, &[], 1, Some(&[0.5]), &mut out, &mut s).is_ok() && out == [0.5; 16]);
-    assert!(conv3x3(&[], 3, 0, 4, &[0.0; 27], 1, None, &mut [], &mut vec![0.0; scratch_len(3, 0, 4, 1)]).is_ok());
+    let empty = shape(0, 1, 4, 4);
+    assert!(conv3x3(&empty, &[], &[], Some(&[0.5]), &mut out, &mut s).is_ok() && out == [0.5; 16]);
+    let flat = shape(3, 1, 0, 4);
+    assert!(conv3x3(&flat, &[], &[0.0; 27], None, &mut [], &mut vec![0.0; scratch_len(&flat)]).is_ok());
 }
