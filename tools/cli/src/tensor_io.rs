@@ -49,22 +49,25 @@ impl BundleBytes {
     /// resident (one task's pathway; not the other tasks' heads) instead of the whole file.
     pub fn parse(&self) -> std::result::Result<Bundle<'_>, m3rt::Error> {
         let BundleBytes::Mapped(map) = self else { return Bundle::parse(self) };
-        let base = map.as_ptr() as usize;
-        Bundle::parse_with(map, |weights| {
-            let mut crc = Crc32Stream::new();
-            for piece in weights.chunks(CRC_PIECE) {
-                crc.update(piece);
-                release(map, piece.as_ptr() as usize - base, piece.len());
-            }
-            crc.finish()
-        })
+        Bundle::parse_with(map, |weights| crc_releasing(map, weights))
     }
+}
+
+/// CRC-32 of `part` (a slice of `map`), read in [`CRC_PIECE`] pieces whose pages are released after each.
+fn crc_releasing(map: &memmap2::Mmap, part: &[u8]) -> u32 {
+    let base = map.as_ptr() as usize;
+    let mut crc = Crc32Stream::new();
+    for piece in part.chunks(CRC_PIECE) {
+        crc.update(piece);
+        release(map, piece.as_ptr() as usize - base, piece.len());
+    }
+    crc.finish()
 }
 
 /// Drops this process's resident pages of `map[offset .. offset + len]` (memmap2 widens the range to whole
 /// pages).
 fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
-    // Safety: the map is a private read-only mapping of a file the commands never write, so MADV_DONTNEED
+    // Safety: the map is a read-only mapping of a file the commands never write, so MADV_DONTNEED
     // loses nothing: later reads fault the same file bytes back in. A failure (an unsupported advice) only
     // leaves the pages resident.
     #[cfg(unix)]
@@ -98,4 +101,62 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     array.write_npy(file).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use m3rt_cli::convert::{convert_onnx, Precision};
+
+    /// This process's resident kilobytes of its mappings of `path`, from `/proc/self/smaps`; `None` when
+    /// the file is not mapped.
+    fn resident_kb(path: &Path) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let name = path.canonicalize().expect("path").to_string_lossy().into_owned();
+        let (mut inside, mut found, mut kb) = (false, false, 0);
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                inside = line.ends_with(&name);
+                found |= inside;
+            } else if let (true, Some(v)) = (inside, line.strip_prefix("Rss:")) {
+                kb += v.trim().trim_end_matches("kB").trim().parse::<u64>().expect("Rss value");
+            }
+        }
+        found.then_some(kb)
+    }
+
+    #[test]
+    fn mapped_bundles_are_checked_and_leave_the_weights_on_disk() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let (bytes, _) = convert_onnx(&root.join("models/micro/model.onnx"), Precision::F32).expect("converts");
+        let dir = std::env::temp_dir().join(format!("m3rt-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("micro.m3b");
+        std::fs::write(&path, &bytes).expect("write");
+
+        let mapped = read_bundle(&path).expect("opens");
+        assert!(matches!(mapped, BundleBytes::Mapped(_)));
+        let bundle = mapped.parse().expect("parses");
+        let copy = AlignedBytes::from_slice(&bytes);
+        let reference = Bundle::parse(&copy).expect("parses");
+        assert_eq!((bundle.hyper(), bundle.scratch_floats()), (reference.hyper(), reference.scratch_floats()));
+        // The CRC reads every byte, yet leaves none of them mapped in (parsing then touches the header
+        // again, which maps in whatever page-cache folio holds it).
+        let BundleBytes::Mapped(map) = &mapped else { unreachable!() };
+        assert_eq!(crc_releasing(map, map), m3rt::bundle::layout::crc32(&bytes));
+        let (file_kb, kb) = (bytes.len() as u64 / 1024, resident_kb(&path).expect("the bundle is mapped"));
+        assert!(file_kb > 1000 && kb == 0, "{kb} kB of {file_kb} kB resident");
+        std::hint::black_box(map.iter().step_by(4096).map(|&b| u32::from(b)).sum::<u32>());
+        assert!(resident_kb(&path).expect("mapped") >= file_kb, "touching maps the pages in again");
+
+        // One flipped weight byte is a CRC error naming the weights.
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        std::fs::write(&path, &bad).expect("write");
+        let err = read_bundle(&path).expect("opens").parse().map(|_| ()).expect_err("corrupt weights");
+        assert!(matches!(err, m3rt::Error::CrcMismatch { part: "weights", .. }), "{err}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }
