@@ -5,7 +5,7 @@
 //! `x` lives for the whole run; the encoder's temporaries and the head's temporaries are never alive at
 //! the same time and share one region.
 
-use super::head::fused_strip_rows;
+use super::head::{stages, strips, StageKind};
 use crate::kernels::conv::{self, ConvShape};
 use crate::kernels::{attention, patch};
 use crate::model::{head_conv_channels, Hyper};
@@ -147,31 +147,39 @@ impl Layout {
     }
 }
 
-/// Head buffer sizes, following [`head::decode`](super::head::decode) stage by stage: every convolution
-/// reads `ping` and writes `pong` (a resize writes back into `ping`, otherwise the two swap roles, so
-/// they then need the same size); a fused last 3×3 convolution writes strips and the final map.
+/// Head buffer sizes, following [`head::stages`](super::head::stages), the plan
+/// [`head::decode`](super::head::decode) runs: every convolution reads `ping` and writes `pong` (a
+/// resize writes back into `ping`; after a swap the two trade roles, so they then need the same size);
+/// a fused tail reads `ping` (or resized strips of `pong` in `ping`) and writes strips and the final map.
 fn head_sizes(h: &Hyper, max_c: u32) -> HeadSizes {
-    let u = |v: u32| v as usize;
-    let (mut fh, mut fw) = (u(h.grid_h()), u(h.grid_w()));
-    let (mut ping, mut pong) = (u(h.dim) * fh * fw, u(h.dim) * fh * fw);
+    let (gh, gw) = (h.grid_h() as usize, h.grid_w() as usize);
+    let (mut ping, mut pong) = (h.dim as usize * gh * gw, h.dim as usize * gh * gw);
     let (mut strip, mut conv_scratch) = (0, 0);
-    for j in 0..h.head_kind.conv_count() {
-        let (cin, cout) = head_conv_channels(h, j, max_c);
-        let s = ConvShape::same(u(cin), fh, fw, u(cout), u(h.head_kind.conv_kernel(j)));
+    for st in stages(h, max_c) {
+        let s = st.shape;
+        let (map_in, map_out) = (s.cin * s.h * s.w, s.cout * s.h * s.w);
         conv_scratch = conv_scratch.max(conv::conv2d_scratch_len(&s));
-        ping = ping.max(s.cin * fh * fw);
-        if let Some(rows) = fused_strip_rows(h, j, s.cout, fh, fw) {
-            let (_, c) = head_conv_channels(h, j + 1, max_c);
-            strip = s.cout * rows * fw;
-            pong = pong.max(u(c) * fh * fw);
-            break;
-        }
-        pong = pong.max(s.cout * fh * fw);
-        if h.head_kind.upsamples_after(j) {
-            (fh, fw) = (2 * fh, 2 * fw);
-            ping = ping.max(s.cout * fh * fw);
-        } else {
-            (ping, pong) = (ping.max(pong), ping.max(pong));
+        match st.kind {
+            StageKind::Fused { rows, resized } => {
+                if resized {
+                    // Each strip convolves its own resized rows: a shorter map, maybe another path.
+                    for (_, input) in strips(s.h, rows) {
+                        ping = ping.max(s.cin * input.len() * s.w);
+                        let local = ConvShape { h: input.len(), ..s };
+                        conv_scratch = conv_scratch.max(conv::conv2d_scratch_len(&local));
+                    }
+                } else {
+                    ping = ping.max(map_in);
+                }
+                let (_, c) = head_conv_channels(h, st.j + 1, max_c);
+                strip = s.cout * rows * s.w + c as usize * s.h * s.w;
+            }
+            StageKind::Resize => (ping, pong) = (ping.max(map_in).max(4 * map_out), pong.max(map_out)),
+            StageKind::ResizeInNext => (ping, pong) = (ping.max(map_in), pong.max(map_out)),
+            StageKind::Swap => {
+                let both = ping.max(pong).max(map_in).max(map_out);
+                (ping, pong) = (both, both);
+            }
         }
     }
     HeadSizes { ping, pong, strip, conv: conv_scratch }

@@ -38,10 +38,30 @@ pub fn resize_bilinear(
     h2: usize,
     w2: usize,
 ) -> Result<()> {
-    check(input, c, h, w, out, h2, w2)?;
-    if c == 0 || h2 == 0 || w2 == 0 {
+    resize_bilinear_rows(input, c, h, w, out, h2, w2, 0..h2)
+}
+
+/// Rows `rows` of [`resize_bilinear`]'s `c × h2 × w2` output into `out` (`[c][rows.len()][w2]`): the same
+/// values as those rows of the whole output.
+#[allow(clippy::too_many_arguments)]
+pub fn resize_bilinear_rows(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+    h2: usize,
+    w2: usize,
+    rows: core::ops::Range<usize>,
+) -> Result<()> {
+    if rows.start > rows.end || rows.end > h2 {
+        return Err(crate::Error::ShapeMismatch { what: "resize output rows", expected: h2, found: rows.end });
+    }
+    check(input, c, h, w, out, rows.len(), w2)?;
+    if c == 0 || rows.is_empty() || w2 == 0 {
         return Ok(());
     }
+    let oh = rows.len();
     let (sy, sx) = (h as f32 / h2 as f32, w as f32 / w2 as f32);
     let (mut xs0, mut xs1, mut lxs) = ([0usize; CHUNK], [0usize; CHUNK], [0f32; CHUNK]);
     for x_start in (0..w2).step_by(CHUNK) {
@@ -51,10 +71,10 @@ pub fn resize_bilinear(
         }
         for ch in 0..c {
             let plane = &input[ch * h * w..(ch + 1) * h * w];
-            for y in 0..h2 {
+            for (r, y) in rows.clone().enumerate() {
                 let (y0, y1, ly) = source(y, h, sy);
                 let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
-                let dst = &mut out[(ch * h2 + y) * w2 + x_start..][..n];
+                let dst = &mut out[(ch * oh + r) * w2 + x_start..][..n];
                 for (((o, &x0), &x1), &lx) in dst.iter_mut().zip(&xs0[..n]).zip(&xs1[..n]).zip(&lxs[..n]) {
                     let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
                     let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
@@ -125,6 +145,8 @@ mod tests {
         assert_eq!(out[0], 1.5);
         assert!(resize_bilinear(&input, 1, 2, 2, &mut out, 3, 3).is_err());
         assert!(resize_bilinear(&[], 1, 0, 2, &mut out, 1, 1).is_err());
+        assert!(resize_bilinear_rows(&input, 1, 2, 2, &mut out, 2, 2, 1..3).is_err());
+        assert!(resize_bilinear_rows(&input, 1, 2, 2, &mut out[..1], 2, 2, 1..2).is_err());
     }
 
     fast_vs_ref!(
@@ -135,7 +157,9 @@ mod tests {
             h in 1usize..=9,
             w in 1usize..=9,
             h2 in 1usize..=20,
-            w2 in 1usize..=300
+            w2 in 1usize..=300,
+            cut in 0usize..20,
+            len in 0usize..=20
         ),
         |rng| {
             let input = random_vec(rng, c * h * w);
@@ -143,6 +167,13 @@ mod tests {
             resize_bilinear(&input, c, h, w, &mut fast, h2, w2).unwrap();
             resize_bilinear_ref(&input, c, h, w, &mut slow, h2, w2).unwrap();
             assert_close(&fast, &slow, 1e-5);
+            // Any band of rows on its own: exactly those rows of the whole output.
+            let (a, b) = (cut % h2, (cut % h2 + len).min(h2));
+            let mut part = vec![f32::NAN; c * (b - a) * w2];
+            resize_bilinear_rows(&input, c, h, w, &mut part, h2, w2, a..b).unwrap();
+            let whole: Vec<f32> =
+                (0..c).flat_map(|ch| fast[(ch * h2 + a) * w2..(ch * h2 + b) * w2].to_vec()).collect();
+            assert_eq!(part, whole);
         }
     );
 }
