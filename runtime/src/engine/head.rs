@@ -11,7 +11,7 @@ use core::ops::Range;
 use super::weights::{widen_all, WeightBufs};
 use crate::bundle::Bundle;
 use crate::kernels::conv::{self, ConvShape};
-use crate::kernels::{activation, gemm, norm, resize};
+use crate::kernels::{activation, gemm, norm, resize, winograd};
 use crate::model::{head_conv_channels, Hyper, TensorKey, TensorKind as K};
 use crate::Result;
 
@@ -198,19 +198,30 @@ fn fused_tail(
         row.fill(b);
     }
     let w1 = widen_all(bundle.tensor(TensorKey::head(K::HeadConvW, task, last))?, vb)?;
+    // Winograd's transformed filters are made once for all the strips.
+    let wino = winograd::pays(s);
+    let (u, band_scratch) = conv.split_at_mut(if wino { winograd::filters_len(s) } else { 0 });
+    if wino {
+        winograd::transform_filters(s, weight, u)?;
+    }
     let (half_h, half_w) = (s.h / 2, s.w / 2);
     for (band, input) in strips(s.h, rows) {
         let n = band.len() * s.w;
         let dst = &mut out_strip[..s.cout * n];
-        if resized {
-            let local = ConvShape { h: input.len(), ..*s };
+        // The strip's own input map and its rows in it: resized rows of `pong`, or all of `ping`.
+        let (local, local_rows, src) = if resized {
             let src = &mut ping[..s.cin * input.len() * s.w];
             let half = &pong[..s.cin * half_h * half_w];
             resize::resize_bilinear_rows(half, s.cin, half_h, half_w, src, s.h, s.w, input.clone())?;
             let local_rows = (band.start - input.start)..(band.end - input.start);
-            conv::conv2d_rows(&local, local_rows, src, weight, Some(bias), dst, conv)?;
+            (ConvShape { h: input.len(), ..*s }, local_rows, &*src)
         } else {
-            conv::conv2d_rows(s, band.clone(), &ping[..s.cin * plane], weight, Some(bias), dst, conv)?;
+            (*s, band.clone(), &ping[..s.cin * plane])
+        };
+        if wino {
+            winograd::conv3x3_rows_from_filters(&local, local_rows, src, u, Some(bias), dst, band_scratch)?;
+        } else {
+            conv::conv2d_rows(&local, local_rows, src, weight, Some(bias), dst, band_scratch)?;
         }
         activation::relu_inplace(dst);
         gemm::matmul(c, s.cout, n, w1, s.cout, dst, n, &mut map[band.start * s.w..], plane, true)?;
@@ -264,10 +275,10 @@ mod tests {
         );
         // By hand: ping holds conv2's input or one resized strip (256·32·64 = 256·16·128), pong conv2's
         // output, strip one 8-row strip of conv3 and the final 7 × 64 × 128 map; the Winograd scratch of
-        // conv2/conv3 (36·48·256 + 36·304·64).
+        // conv2/conv3 (every transformed filter, 36·256·256, and a band of 64 tiles, 36·512·64).
         let head = Layout::new(&h, 7, false).head;
         assert_eq!((head.ping, head.pong), (256 * 32 * 64, 256 * 32 * 64));
-        assert_eq!((head.strip, head.conv), (256 * 8 * 128 + 7 * 64 * 128, 36 * 48 * 256 + 36 * 304 * 64));
+        assert_eq!((head.strip, head.conv), (256 * 8 * 128 + 7 * 64 * 128, 36 * 256 * 256 + 36 * 512 * 64));
     }
 
     #[test]

@@ -162,7 +162,8 @@ fn head_sizes(h: &Hyper, max_c: u32) -> HeadSizes {
         match st.kind {
             StageKind::Fused { rows, resized } => {
                 if resized {
-                    // Each strip convolves its own resized rows: a shorter map, maybe another path.
+                    // Each strip convolves its own resized rows: a shorter map (with the full map's
+                    // transformed filters where Winograd pays on it, else maybe another path).
                     for (_, input) in strips(s.h, rows) {
                         ping = ping.max(s.cin * input.len() * s.w);
                         let local = ConvShape { h: input.len(), ..s };

@@ -77,6 +77,12 @@ impl ConvShape {
         out: &[f32],
         rows: &Range<usize>,
     ) -> Result<()> {
+        need("conv weight", weight.len(), Self::prod(&[self.cout, self.cin, self.k, self.k]))?;
+        self.check_io(input, bias, out, rows)
+    }
+
+    /// [`check`](Self::check) without the weights (a caller holding them in another form).
+    pub(crate) fn check_io(&self, input: &[f32], bias: Option<&[f32]>, out: &[f32], rows: &Range<usize>) -> Result<()> {
         if self.stride == 0 || self.k == 0 {
             return Err(Error::ShapeMismatch { what: "conv stride/kernel", expected: 1, found: 0 });
         }
@@ -85,7 +91,6 @@ impl ConvShape {
         }
         let prod = Self::prod;
         need("conv input", input.len(), prod(&[self.cin, self.h, self.w]))?;
-        need("conv weight", weight.len(), prod(&[self.cout, self.cin, self.k, self.k]))?;
         need("conv output", out.len(), prod(&[self.cout, rows.len(), self.wo()]))?;
         if let Some(b) = bias {
             need("conv bias", b.len(), self.cout)?;

@@ -32,14 +32,15 @@
 //! 2.7e-6, far inside the 1e-4 parity bound: trained-like weights are small and the outputs average
 //! many tiles.
 //!
-//! Memory. The image is processed in bands of `nb` consecutive tiles (row-major tile order, `nb` a
-//! multiple of 8) and the output channels in blocks of [`COUT_BLOCK`]: per band the input is transformed
-//! once (`36·cin·nb` floats), then per block of output channels its filters are transformed
-//! (`36·48·cin'` floats, `cin'` is `cin` rounded up to a multiple of 8) and its GEMM outputs formed
-//! (`36·48·nb`). Transforming the filters again in every band costs about 2% of the GEMM work and keeps
-//! the scratch bounded by `BAND_BUDGET` (2.8 MiB) plus one block of filters whatever the map size and
-//! channel counts: 1.15 M floats (4.6 MB) for m3vit-t's conv3, against 3.54 M when every filter was
-//! transformed up front. [`conv3x3_rows`] computes any band of output rows on its own.
+//! Memory. The filters are transformed once per call into `36·cout·cin'` floats (`cin'` is `cin`
+//! rounded up to a multiple of 8), or once for many calls ([`transform_filters`], then
+//! [`conv3x3_rows_from_filters`]: a layer computed strip by strip). The image is processed in bands of
+//! `nb` consecutive tiles (row-major tile order, `nb` a multiple of 8): the band's transformed input
+//! (`36·cin·nb`) and GEMM outputs (`36·cout·nb`) are the rest of the scratch, bounded by `BAND_BUDGET`
+//! (4.5 MiB) whatever the map size. [`scratch_len`] gives the total: 3.5 M floats (14.2 MB) for
+//! m3vit-t's conv3. Transforming the filters in blocks of output channels inside every band instead
+//! would need a third of that, but was measured 1.5× slower on that layer: the 36 scattered streams of
+//! transformed filters, written again for every band, cost more than the GEMM saves.
 //!
 //! The transforms work on eight tiles (or channels, for the filters) at once in fixed-size arrays, which
 //! the compiler vectorises; on x86-64 with `std` the same code is also compiled for AVX2 and chosen at run
@@ -54,18 +55,54 @@ use crate::Result;
 
 /// Lanes of the transform arrays.
 const L: usize = 8;
-/// Largest transformed-input plus GEMM-output band, in floats (2.8 MiB: 64 tiles of 256 input channels
-/// and one block of output channels), unless one group of lanes needs more.
-const BAND_BUDGET: usize = 36 * 320 * 64;
-/// Output channels whose filters are transformed and multiplied together (a multiple of the lanes and of
-/// the AVX2 GEMM's 6 rows).
-pub const COUT_BLOCK: usize = 48;
+/// Largest transformed-input plus GEMM-output band, in floats (4.5 MiB: 64 tiles of a 256 → 256 layer),
+/// unless one group of lanes needs more.
+const BAND_BUDGET: usize = 36 * 512 * 64;
 
 /// The point set [`conv3x3`] uses.
 type Chosen = Mixed;
 
-/// Eight lanes.
-type Lanes = [f32; L];
+/// Eight lanes: eight tiles (or input channels, for the filters) side by side, so every transform is
+/// written once on vectors and runs as SIMD.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct V(pub [f32; L]);
+
+impl core::ops::Add for V {
+    type Output = V;
+    #[inline(always)]
+    fn add(self, o: V) -> V {
+        V(core::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+}
+
+impl core::ops::Sub for V {
+    type Output = V;
+    #[inline(always)]
+    fn sub(self, o: V) -> V {
+        V(core::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+}
+
+impl core::ops::Mul<f32> for V {
+    type Output = V;
+    #[inline(always)]
+    fn mul(self, k: f32) -> V {
+        V(self.0.map(|x| x * k))
+    }
+}
+
+impl core::ops::Mul<V> for f32 {
+    type Output = V;
+    #[inline(always)]
+    fn mul(self, v: V) -> V {
+        V(v.0.map(|x| self * x))
+    }
+}
+
+/// An all-zero tile of vectors.
+const fn zeros<const N: usize>() -> [[V; N]; N] {
+    [[V([0.0; L]); N]; N]
+}
 
 /// True when [`conv2d`](super::conv::conv2d) takes the Winograd path: 3×3, stride 1, padding 1, both
 /// channel counts at least 64 and at least 64 tiles (32×32 outputs): below that the transforms and the
@@ -76,27 +113,18 @@ pub const fn pays(s: &ConvShape) -> bool {
     s.k == 3 && s.stride == 1 && s.pad == 1 && s.cin >= 64 && s.cout >= 64 && tiles >= 64
 }
 
-/// Tiles per band for `cin` input channels and blocks of `cb` output channels over `tiles` tiles: bands
-/// of equal size within the budget, a multiple of the lane count (at least one group of lanes), so every
-/// transform loads and stores whole lane vectors. Never more than `fit(cin, cb)` nor `tiles` rounded up.
-fn band_tiles(cin: usize, cb: usize, tiles: usize) -> usize {
-    let fit = fit(cin, cb);
+/// Tiles per band for `cin → cout` channels over `tiles` tiles: bands of equal size within the budget, a
+/// multiple of the lane count (at least one group of lanes), so every transform loads and stores whole
+/// lane vectors. Never more than `fit(cin, cout)` nor `tiles` rounded up.
+fn band_tiles(cin: usize, cout: usize, tiles: usize) -> usize {
+    let fit = fit(cin, cout);
     let bands = tiles.div_ceil(fit).max(1);
     tiles.div_ceil(bands).div_ceil(L).max(1) * L
 }
 
 /// The most tiles, a multiple of the lane count, whose transformed input and GEMM outputs fit the budget.
-fn fit(cin: usize, cb: usize) -> usize {
-    (BAND_BUDGET / ConvShape::prod(&[36, cin.saturating_add(cb)]).max(1) / L).max(1) * L
-}
-
-/// Output channels per block for `cout` channels.
-const fn cout_block(cout: usize) -> usize {
-    if cout < COUT_BLOCK {
-        cout
-    } else {
-        COUT_BLOCK
-    }
+fn fit(cin: usize, cout: usize) -> usize {
+    (BAND_BUDGET / ConvShape::prod(&[36, cin.saturating_add(cout)]).max(1) / L).max(1) * L
 }
 
 /// `cin` rounded up to whole lane vectors: the row stride of the transformed filters.
@@ -104,14 +132,22 @@ const fn padded(cin: usize) -> usize {
     cin.div_ceil(L).saturating_mul(L)
 }
 
+/// Floats of the transformed filters of shape `s` ([`transform_filters`]): `36·cout·cin'`.
+pub fn filters_len(s: &ConvShape) -> usize {
+    ConvShape::prod(&[36, s.cout, padded(s.cin)])
+}
+
+/// Floats of one band's transformed input and GEMM outputs for shape `s`, on any of its rows.
+pub fn band_len(s: &ConvShape) -> usize {
+    let tiles = ConvShape::prod(&[s.h.div_ceil(4), s.w.div_ceil(4)]);
+    let nb = fit(s.cin, s.cout).min(tiles.div_ceil(L).max(1) * L);
+    ConvShape::prod(&[36, s.cin.saturating_add(s.cout), nb])
+}
+
 /// Scratch floats [`conv3x3`] and [`conv3x3_rows`] need for shape `s` (its `k`, `stride` and `pad` are
-/// taken as 3, 1, 1): one block of transformed filters and one band.
+/// taken as 3, 1, 1): the transformed filters and one band.
 pub fn scratch_len(s: &ConvShape) -> usize {
-    let prod = ConvShape::prod;
-    let (cin, cb) = (s.cin, cout_block(s.cout));
-    let tiles = prod(&[s.h.div_ceil(4), s.w.div_ceil(4)]);
-    let nb = fit(cin, cb).min(tiles.div_ceil(L).max(1) * L);
-    prod(&[36, cb, padded(cin)]).saturating_add(prod(&[36, cin.saturating_add(cb), nb]))
+    filters_len(s).saturating_add(band_len(s))
 }
 
 /// `out[cout × h × w] = weight ⊛ input + bias` for a 3×3 kernel (`weight` is `[cout][cin][3][3]`), stride 1,
@@ -151,9 +187,55 @@ pub fn conv3x3_with<P: Points>(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
+    need("winograd scratch", scratch.len(), scratch_len(s))?;
+    let (u, band) = scratch.split_at_mut(filters_len(s));
+    transform_filters_with::<P>(s, weight, u)?;
+    rows_from_filters::<P>(s, rows, input, u, bias, out, band)
+}
+
+/// Transforms the filters of shape `s` once into `u` ([`filters_len`] floats), for several calls of
+/// [`conv3x3_rows_from_filters`] on the same weights (a layer computed strip by strip).
+pub fn transform_filters(s: &ConvShape, weight: &[f32], u: &mut [f32]) -> Result<()> {
+    transform_filters_with::<Chosen>(s, weight, u)
+}
+
+/// [`conv3x3_rows`] with the filters already transformed by [`transform_filters`] into `u`, in `band` of
+/// [`band_len`] floats.
+pub fn conv3x3_rows_from_filters(
+    s: &ConvShape,
+    rows: Range<usize>,
+    input: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    band: &mut [f32],
+) -> Result<()> {
+    rows_from_filters::<Chosen>(s, rows, input, u, bias, out, band)
+}
+
+/// [`transform_filters`] with the point set `P`.
+fn transform_filters_with<P: Points>(s: &ConvShape, weight: &[f32], u: &mut [f32]) -> Result<()> {
+    need("winograd weight", weight.len(), ConvShape::prod(&[s.cout, s.cin, 9]))?;
+    need("winograd filters", u.len(), filters_len(s))?;
+    let g = Geom { cin: s.cin, cout: s.cout, h: s.h, w: s.w, tw: 0, nb: 0, rows: 0..0 };
+    run::<P>(Step::Filters { weight, u }, &g);
+    Ok(())
+}
+
+/// [`conv3x3_rows_from_filters`] with the point set `P`.
+fn rows_from_filters<P: Points>(
+    s: &ConvShape,
+    rows: Range<usize>,
+    input: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    band: &mut [f32],
+) -> Result<()> {
     let s = ConvShape { k: 3, stride: 1, pad: 1, ..*s };
-    s.check(input, weight, bias, out, &rows)?;
-    need("winograd scratch", scratch.len(), scratch_len(&s))?;
+    s.check_io(input, bias, out, &rows)?;
+    need("winograd filters", u.len(), filters_len(&s))?;
+    need("winograd band", band.len(), band_len(&s))?;
     let ConvShape { cin, h, w, cout, .. } = s;
     if rows.is_empty() || w == 0 || cout == 0 {
         return Ok(());
@@ -161,25 +243,19 @@ pub fn conv3x3_with<P: Points>(
     let tw = w.div_ceil(4);
     // The tiles covering the rows: whole tile rows; the output step writes only the rows asked for.
     let tiles = (rows.start / 4 * tw)..(rows.end.div_ceil(4) * tw);
-    let cb = cout_block(cout);
-    let nb = band_tiles(cin, cb, tiles.len());
-    let (u, rest) = scratch.split_at_mut(36 * cb * padded(cin));
-    let (v, rest) = rest.split_at_mut(36 * cin * nb);
-    let m = &mut rest[..36 * cb * nb];
-    let mut g = Geom { cin, h, w, tw, nb, rows, co0: 0, cn: 0 };
+    let nb = band_tiles(cin, cout, tiles.len());
+    let (v, rest) = band.split_at_mut(36 * cin * nb);
+    let m = &mut rest[..36 * cout * nb];
+    let g = Geom { cin, cout, h, w, tw, nb, rows };
     let mut t0 = tiles.start;
     while t0 < tiles.end {
         let n = nb.min(tiles.end - t0);
         run::<P>(Step::Input { input, t0, n, v: &mut *v }, &g);
-        for co0 in (0..cout).step_by(cb) {
-            (g.co0, g.cn) = (co0, cb.min(cout - co0));
-            run::<P>(Step::Filters { weight, u: &mut *u }, &g);
-            for xi in 0..36 {
-                let (a, b) = (&u[xi * g.cn * padded(cin)..], &v[xi * cin * nb..]);
-                matmul(g.cn, cin, n, a, padded(cin), b, nb, &mut m[xi * g.cn * nb..], nb, false)?;
-            }
-            run::<P>(Step::Output { m: &*m, t0, n, bias, out: &mut *out }, &g);
+        for xi in 0..36 {
+            let (a, b) = (&u[xi * cout * padded(cin)..], &v[xi * cin * nb..]);
+            matmul(cout, cin, n, a, padded(cin), b, nb, &mut m[xi * cout * nb..], nb, false)?;
         }
+        run::<P>(Step::Output { m: &*m, t0, n, bias, out: &mut *out }, &g);
         t0 += n;
     }
     Ok(())
@@ -188,6 +264,7 @@ pub fn conv3x3_with<P: Points>(
 /// The shape of one call.
 struct Geom {
     cin: usize,
+    cout: usize,
     h: usize,
     w: usize,
     /// Tiles per tile row.
@@ -196,19 +273,15 @@ struct Geom {
     nb: usize,
     /// The output rows written (`out` holds these rows only).
     rows: Range<usize>,
-    /// First output channel of the current block.
-    co0: usize,
-    /// Output channels in the current block.
-    cn: usize,
 }
 
 /// One transform pass, on slices already checked by [`conv3x3`].
 enum Step<'a> {
-    /// `U[ξ][co][ci]` from `weight`, for the current block of output channels.
+    /// `U[ξ][co][ci]` from `weight`.
     Filters { weight: &'a [f32], u: &'a mut [f32] },
     /// `V[ξ][ci][t]` for tiles `t0 .. t0 + n`.
     Input { input: &'a [f32], t0: usize, n: usize, v: &'a mut [f32] },
-    /// The current block's channels of the output tiles `t0 .. t0 + n` from `M[ξ][co][t]`.
+    /// The output tiles `t0 .. t0 + n` from `M[ξ][co][t]`.
     Output { m: &'a [f32], t0: usize, n: usize, bias: Option<&'a [f32]>, out: &'a mut [f32] },
 }
 
@@ -243,27 +316,24 @@ fn run_portable<P: Points>(step: Step<'_>, g: &Geom) {
     }
 }
 
-/// `U = G g Gᵀ` for the block's filters, eight input channels at a time.
+/// `U = G g Gᵀ` for every filter, eight input channels at a time.
 #[inline(always)]
 fn filters<P: Points>(weight: &[f32], g: &Geom, u: &mut [f32]) {
-    let (cin, cn, stride) = (g.cin, g.cn, padded(g.cin));
-    let (mut f, mut tu) = ([[[0.0; L]; 3]; 3], [[[0.0; L]; 6]; 6]);
-    for c in 0..cn {
-        let co = g.co0 + c;
+    let (cin, cout, stride) = (g.cin, g.cout, padded(g.cin));
+    let mut f = zeros::<3>();
+    for co in 0..cout {
         for ci0 in (0..cin).step_by(L) {
             let lanes = L.min(cin - ci0);
             if lanes < L {
-                f = [[[0.0; L]; 3]; 3];
+                f = zeros();
             }
-            for l in 0..lanes {
-                let taps = &weight[(co * cin + ci0 + l) * 9..][..9];
+            for (l, taps) in weight[(co * cin + ci0) * 9..][..9 * lanes].chunks_exact(9).enumerate() {
                 for (i, &t) in taps.iter().enumerate() {
-                    f[i / 3][i % 3][l] = t;
+                    f[i / 3][i % 3].0[l] = t;
                 }
             }
-            sandwich(P::g, &f, &mut tu);
-            for (xi, x) in tu.iter().flatten().enumerate() {
-                u[(xi * cn + c) * stride + ci0..][..L].copy_from_slice(x);
+            for (xi, x) in sandwich(P::g, &f).iter().flatten().enumerate() {
+                u[(xi * cout + co) * stride + ci0..][..L].copy_from_slice(&x.0);
             }
         }
     }
@@ -273,7 +343,7 @@ fn filters<P: Points>(weight: &[f32], g: &Geom, u: &mut [f32]) {
 #[inline(always)]
 fn input_band<P: Points>(input: &[f32], g: &Geom, t0: usize, n: usize, v: &mut [f32]) {
     let (h, w, plane) = (g.h, g.w, g.h * g.w);
-    let (mut d, mut tv) = ([[[0.0; L]; 6]; 6], [[[0.0; L]; 6]; 6]);
+    let mut d = zeros::<6>();
     for ci in 0..g.cin {
         let src = &input[ci * plane..][..plane];
         for t in (0..n).step_by(L) {
@@ -284,7 +354,7 @@ fn input_band<P: Points>(input: &[f32], g: &Geom, t0: usize, n: usize, v: &mut [
                 ty >= 1 && tx >= 1 && 4 * ty + 5 <= h && 4 * tx + 5 <= w
             };
             if lanes < L || !(0..L).all(inside) {
-                d = [[[0.0; L]; 6]; 6];
+                d = zeros();
             }
             for l in 0..lanes {
                 let (ty, tx) = ((t0 + t + l) / g.tw, (t0 + t + l) % g.tw);
@@ -297,21 +367,20 @@ fn input_band<P: Points>(input: &[f32], g: &Geom, t0: usize, n: usize, v: &mut [
                     let line = &src[iy as usize * w..][..w];
                     if x0 >= 0 && x0 as usize + 6 <= w {
                         for (c, &x) in line[x0 as usize..][..6].iter().enumerate() {
-                            row[c][l] = x;
+                            row[c].0[l] = x;
                         }
                     } else {
                         for (c, cell) in row.iter_mut().enumerate() {
                             let ix = x0 + c as isize;
                             if ix >= 0 && (ix as usize) < w {
-                                cell[l] = line[ix as usize];
+                                cell.0[l] = line[ix as usize];
                             }
                         }
                     }
                 }
             }
-            sandwich(P::bt, &d, &mut tv);
-            for (xi, x) in tv.iter().flatten().enumerate() {
-                v[(xi * g.cin + ci) * g.nb + t..][..L].copy_from_slice(x);
+            for (xi, x) in sandwich(P::bt, &d).iter().flatten().enumerate() {
+                v[(xi * g.cin + ci) * g.nb + t..][..L].copy_from_slice(&x.0);
             }
         }
     }
@@ -323,17 +392,16 @@ fn input_band<P: Points>(input: &[f32], g: &Geom, t0: usize, n: usize, v: &mut [
 fn output_band<P: Points>(m: &[f32], g: &Geom, t0: usize, n: usize, bias: Option<&[f32]>, out: &mut [f32]) {
     let (w, rows) = (g.w, g.rows.clone());
     let plane = rows.len() * w;
-    let (mut s, mut y) = ([[[0.0; L]; 6]; 6], [[[0.0; L]; 4]; 4]);
-    for c in 0..g.cn {
-        let co = g.co0 + c;
+    let mut s = zeros::<6>();
+    for co in 0..g.cout {
         let b = bias.map_or(0.0, |b| b[co]);
         let dst = &mut out[co * plane..][..plane];
         for t in (0..n).step_by(L) {
             let lanes = L.min(n - t);
             for (xi, x) in s.iter_mut().flatten().enumerate() {
-                x.copy_from_slice(&m[(xi * g.cn + c) * g.nb + t..][..L]);
+                x.0.copy_from_slice(&m[(xi * g.cout + co) * g.nb + t..][..L]);
             }
-            sandwich(P::at, &s, &mut y);
+            let y = sandwich(P::at, &s);
             for l in 0..lanes {
                 let (ty, tx) = ((t0 + t + l) / g.tw, (t0 + t + l) % g.tw);
                 let width = 4.min(w - 4 * tx);
@@ -344,7 +412,7 @@ fn output_band<P: Points>(m: &[f32], g: &Geom, t0: usize, n: usize, bias: Option
                     }
                     let line = &mut dst[(row - rows.start) * w + 4 * tx..][..width];
                     for (q, o) in line.iter_mut().enumerate() {
-                        *o = yp[q][l] + b;
+                        *o = yp[q].0[l] + b;
                     }
                 }
             }
@@ -352,15 +420,15 @@ fn output_band<P: Points>(m: &[f32], g: &Geom, t0: usize, n: usize, bias: Option
     }
 }
 
-/// A point set of F(4×4, 3×3): its three transforms on one column (one lane), written out so that only
-/// the real terms are computed.
+/// A point set of F(4×4, 3×3): its three transforms on one column of lane vectors, written out so that
+/// only the real terms are computed.
 pub trait Points {
     /// `Bᵀ · d`.
-    fn bt(d: [f32; 6]) -> [f32; 6];
+    fn bt(d: [V; 6]) -> [V; 6];
     /// `G · g`.
-    fn g(g: [f32; 3]) -> [f32; 6];
+    fn g(g: [V; 3]) -> [V; 6];
     /// `Aᵀ · m`.
-    fn at(m: [f32; 6]) -> [f32; 4];
+    fn at(m: [V; 6]) -> [V; 4];
 }
 
 /// Lavin & Gray's points 0, ±1, ±2, ∞ (the matrices in the module documentation).
@@ -368,7 +436,7 @@ pub struct Lavin;
 
 impl Points for Lavin {
     #[inline(always)]
-    fn bt([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+    fn bt([d0, d1, d2, d3, d4, d5]: [V; 6]) -> [V; 6] {
         let (a, b) = (d4 - d2, 2.0 * (d3 - d1));
         [
             4.0 * d0 - 5.0 * d2 + d4,
@@ -380,12 +448,12 @@ impl Points for Lavin {
         ]
     }
     #[inline(always)]
-    fn g([g0, g1, g2]: [f32; 3]) -> [f32; 6] {
+    fn g([g0, g1, g2]: [V; 3]) -> [V; 6] {
         let (a, b) = (g0 + g2, g0 * (1.0 / 24.0) + g2 * (1.0 / 6.0));
         [g0 * 0.25, (a + g1) * (-1.0 / 6.0), (a - g1) * (-1.0 / 6.0), b + g1 * (1.0 / 12.0), b - g1 * (1.0 / 12.0), g2]
     }
     #[inline(always)]
-    fn at([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+    fn at([m0, m1, m2, m3, m4, m5]: [V; 6]) -> [V; 4] {
         let (a, b, c, e) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
         [m0 + a + c, b + 2.0 * e, a + 4.0 * c, b + 8.0 * e + m5]
     }
@@ -400,7 +468,7 @@ pub struct Mixed;
 
 impl Points for Mixed {
     #[inline(always)]
-    fn bt([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+    fn bt([d0, d1, d2, d3, d4, d5]: [V; 6]) -> [V; 6] {
         [
             (d0 - 2.0 * d2 + d4) + 1.5 * (d3 - d1),
             (d4 - d1) + 0.5 * d2 + 2.5 * d3,
@@ -411,7 +479,7 @@ impl Points for Mixed {
         ]
     }
     #[inline(always)]
-    fn g([g0, g1, g2]: [f32; 3]) -> [f32; 6] {
+    fn g([g0, g1, g2]: [V; 3]) -> [V; 6] {
         let a = g0 + g2;
         [
             g0,
@@ -423,41 +491,18 @@ impl Points for Mixed {
         ]
     }
     #[inline(always)]
-    fn at([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+    fn at([m0, m1, m2, m3, m4, m5]: [V; 6]) -> [V; 4] {
         let (a, b) = (m1 + m2, m1 - m2);
         [m0 + a + m3 + m4, b + 0.5 * m3 - 2.0 * m4, a + 0.25 * m3 + 4.0 * m4, b + 0.125 * m3 - 8.0 * m4 + m5]
     }
 }
 
 /// `f(x) · f(·)ᵀ` on a tile of lane vectors: `f` on every column of the `N × N` tile `x`, then on every
-/// row of the result, into `y` (`M × M`).
+/// row of the result (`M × M`).
 #[inline(always)]
-fn sandwich<const N: usize, const M: usize>(f: fn([f32; N]) -> [f32; M], x: &[[Lanes; N]; N], y: &mut [[Lanes; M]; M]) {
-    let mut t = [[[0.0; L]; N]; M];
-    for c in 0..N {
-        for l in 0..L {
-            let mut col = [0.0; N];
-            for r in 0..N {
-                col[r] = x[r][c][l];
-            }
-            let out = f(col);
-            for i in 0..M {
-                t[i][c][l] = out[i];
-            }
-        }
-    }
-    for (i, ti) in t.iter().enumerate() {
-        for l in 0..L {
-            let mut row = [0.0; N];
-            for c in 0..N {
-                row[c] = ti[c][l];
-            }
-            let out = f(row);
-            for j in 0..M {
-                y[i][j][l] = out[j];
-            }
-        }
-    }
+fn sandwich<const N: usize, const M: usize>(f: fn([V; N]) -> [V; M], x: &[[V; N]; N]) -> [[V; M]; M] {
+    let cols: [[V; M]; N] = core::array::from_fn(|c| f(core::array::from_fn(|r| x[r][c])));
+    core::array::from_fn(|i| f(core::array::from_fn(|c| cols[c][i])))
 }
 
 #[cfg(test)]

@@ -70,14 +70,39 @@ fast_vs_ref!(
 
 #[test]
 fn bands_and_edges() {
-    // More tiles than one band, more channels than one block, a map not a multiple of 4 either way.
+    // More tiles than one band, a map not a multiple of 4 either way.
     let s = shape(200, 130, 29, 61);
     let tiles = s.h.div_ceil(4) * s.w.div_ceil(4);
-    assert!(band_tiles(s.cin, cout_block(s.cout), tiles) < tiles && s.cout > COUT_BLOCK);
+    assert!(band_tiles(s.cin, s.cout, tiles) < tiles);
     let (fast, slow) = case(&mut Rng::new(3), &s, 0..s.h, true);
     assert_close(&fast, &slow, TOL);
     let (fast, slow) = case(&mut Rng::new(3), &s, 6..23, true);
     assert_close(&fast, &slow, TOL);
+}
+
+#[test]
+fn filters_transformed_once_serve_every_strip() {
+    // A layer strip by strip from one transform of its filters: the same bits as each strip alone.
+    let s = shape(70, 66, 23, 30);
+    let mut rng = Rng::new(8);
+    let (input, weight, bias) = (
+        random_vec(&mut rng, s.cin * s.h * s.w),
+        random_vec(&mut rng, s.cout * s.cin * 9),
+        random_vec(&mut rng, s.cout),
+    );
+    let mut u = vec![f32::NAN; filters_len(&s)];
+    transform_filters(&s, &weight, &mut u).unwrap();
+    let mut band = vec![f32::NAN; band_len(&s)];
+    let mut scratch = vec![f32::NAN; scratch_len(&s)];
+    for rows in [0..8, 8..16, 16..23, 5..11] {
+        let n = s.cout * rows.len() * s.w;
+        let (mut a, mut b) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+        conv3x3_rows_from_filters(&s, rows.clone(), &input, &u, Some(&bias), &mut a, &mut band).unwrap();
+        conv3x3_rows(&s, rows, &input, &weight, Some(&bias), &mut b, &mut scratch).unwrap();
+        assert_eq!(a, b);
+    }
+    assert!(transform_filters(&s, &weight[1..], &mut u).is_err());
+    assert!(conv3x3_rows_from_filters(&s, 0..8, &input, &u[1..], None, &mut scratch, &mut band).is_err());
 }
 
 #[test]
@@ -116,8 +141,8 @@ fn conv2d_takes_it_only_where_it_pays() {
     assert!(pays(&conv(256, 32, 64, 256, 3, 1, 1)) && pays(&conv(256, 64, 128, 256, 3, 1, 1)));
     let conv3 = shape(256, 256, 64, 128);
     assert_eq!(conv2d_scratch_len(&conv3), scratch_len(&conv3));
-    // m3vit-t's conv3: one block of 48 filters (36·48·256) and a band of 64 tiles (36·(256 + 48)·64).
-    assert_eq!(scratch_len(&conv3), 36 * 48 * 256 + 36 * 304 * 64);
+    // m3vit-t's conv3: every transformed filter (36·256·256) and a band of 64 tiles (36·(256 + 256)·64).
+    assert_eq!(scratch_len(&conv3), 36 * 256 * 256 + 36 * 512 * 64);
     let s = shape(64, 64, 29, 35);
     let mut rng = Rng::new(4);
     let (input, weight) = (random_vec(&mut rng, s.cin * s.h * s.w), random_vec(&mut rng, s.cout * s.cin * 9));
