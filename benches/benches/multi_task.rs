@@ -44,7 +44,8 @@ fn multi(c: &mut Criterion) {
     run_separate(&mut engine, &mut separate);
     assert_eq!(shared, separate, "run_tasks differs from separate runs");
     let mut group = c.benchmark_group("multi/m3vit-t");
-    quick(&mut group, 10);
+    // The prefix is about 1/12 of the encoder, a few % of a run: enough samples to see it.
+    quick(&mut group, 30);
     let k = tasks.len();
     group.bench_function(format!("k{k}/shared"), |b| b.iter(|| run_shared(&mut engine, &mut shared)));
     group.bench_function(format!("k{k}/separate"), |b| b.iter(|| run_separate(&mut engine, &mut separate)));
