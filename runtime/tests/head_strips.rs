@@ -2,6 +2,8 @@
 //! without a resize before it) against the same head computed whole with the reference kernels (f64
 //! convolutions and resizes) from the engine's own encoder output.
 
+mod bundle_common;
+
 use m3rt::bundle::{AlignedBytes, Bundle, BundleWriter, Dtype, TensorData};
 use m3rt::engine::{scratch_floats, Engine};
 use m3rt::kernels::conv::{conv2d_ref, ConvShape};
@@ -9,28 +11,19 @@ use m3rt::kernels::norm::layer_norm_ref;
 use m3rt::kernels::resize::resize_bilinear_ref;
 use m3rt::model::{self, head_conv_channels, HeadKind, Hyper, PostProcess, TensorKey, TensorKind as K};
 
-/// A small backbone (D = 8, two blocks, the second MoE) on `ih × iw` pixels in patches of `patch`, with
-/// head `kind` of `width` channels.
+/// The bundle tests' small backbone (D = 8, two blocks, the second MoE) on `ih × iw` pixels in patches of
+/// `patch`, with head `kind` of `width` channels, one task, no input normalisation.
 fn hyper(kind: HeadKind, ih: u32, iw: u32, patch: u32, width: u32) -> Hyper {
     Hyper {
         image_h: ih,
         image_w: iw,
-        in_chans: 3,
         patch,
-        dim: 8,
-        depth: 2,
-        heads: 2,
-        mlp_hidden: 16,
-        experts: 4,
-        top_k: 2,
-        expert_hidden: 12,
-        moe_blocks: 0b10,
         head_kind: kind,
         head_width: width,
-        ln_eps: 1e-6,
         norm_mean: [0.0; 3],
         norm_std: [1.0; 3],
         tasks: 1,
+        ..bundle_common::small_hyper()
     }
 }
 

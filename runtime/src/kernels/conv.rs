@@ -139,7 +139,7 @@ pub fn conv2d(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
-    conv2d_with(s, 0..s.ho(), input, weight, bias, out, scratch, true, true)
+    conv2d_rows(s, 0..s.ho(), input, weight, bias, out, scratch)
 }
 
 /// Output rows `rows` of [`conv2d`] into `out` (`[cout][rows.len()][wo]`), with the same scratch: the

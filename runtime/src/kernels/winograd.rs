@@ -20,7 +20,7 @@
 //!      ⎣0  4  0 −5  0  1⎦        ⎣  0     0     1 ⎦
 //! ```
 //!
-//! but `Aᵀ ⊗ Aᵀ` reaches 64 and `Bᵀ ⊗ Bᵀ` 25, so rounding in `M` is amplified. [`conv3x3`] uses
+//! but `Aᵀ ⊗ Aᵀ` reaches 64 and `Bᵀ ⊗ Bᵀ` 25, so rounding in `M` is amplified. [`conv3x3_rows`] uses
 //! 0, ±1, 1/2, −2, ∞ instead ([`Mixed`], matrices in its documentation; derived by Toom–Cook and checked
 //! exactly in rationals): one large point and one small one balance the growth of `Aᵀ` (now up to 8·1 and
 //! 1/8) against `G`'s, for about the same operation count. ±1/2 for both was no better than ±2.
@@ -59,7 +59,7 @@ const L: usize = 8;
 /// unless one group of lanes needs more.
 const BAND_BUDGET: usize = 36 * 512 * 64;
 
-/// The point set [`conv3x3`] uses.
+/// The point set [`conv3x3_rows`] uses.
 type Chosen = Mixed;
 
 /// Eight lanes: eight tiles (or input channels, for the filters) side by side, so every transform is
@@ -144,27 +144,15 @@ pub fn band_len(s: &ConvShape) -> usize {
     ConvShape::prod(&[36, s.cin.saturating_add(s.cout), nb])
 }
 
-/// Scratch floats [`conv3x3`] and [`conv3x3_rows`] need for shape `s` (its `k`, `stride` and `pad` are
+/// Scratch floats [`conv3x3_rows`] needs for shape `s` (its `k`, `stride` and `pad` are
 /// taken as 3, 1, 1): the transformed filters and one band.
 pub fn scratch_len(s: &ConvShape) -> usize {
     filters_len(s).saturating_add(band_len(s))
 }
 
-/// `out[cout × h × w] = weight ⊛ input + bias` for a 3×3 kernel (`weight` is `[cout][cin][3][3]`), stride 1,
-/// zero padding 1 (the shape's `k`, `stride` and `pad` are taken as such), by F(4×4, 3×3) in `scratch`
-/// ([`scratch_len`] floats). Overwrites `out`.
-pub fn conv3x3(
-    s: &ConvShape,
-    input: &[f32],
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    scratch: &mut [f32],
-) -> Result<()> {
-    conv3x3_with::<Chosen>(s, 0..s.h, input, weight, bias, out, scratch)
-}
-
-/// Output rows `rows` of [`conv3x3`] into `out` (`[cout][rows.len()][w]`).
+/// Output rows `rows` of `out[cout × h × w] = weight ⊛ input + bias` for a 3×3 kernel (`weight` is
+/// `[cout][cin][3][3]`), stride 1, zero padding 1 (the shape's `k`, `stride` and `pad` are taken as such),
+/// by F(4×4, 3×3) in `scratch` ([`scratch_len`] floats), into `out` (`[cout][rows.len()][w]`).
 pub fn conv3x3_rows(
     s: &ConvShape,
     rows: Range<usize>,
@@ -174,11 +162,11 @@ pub fn conv3x3_rows(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
-    conv3x3_with::<Chosen>(s, rows, input, weight, bias, out, scratch)
+    conv3x3_rows_with::<Chosen>(s, rows, input, weight, bias, out, scratch)
 }
 
 /// [`conv3x3_rows`] with the point set `P`.
-pub fn conv3x3_with<P: Points>(
+fn conv3x3_rows_with<P: Points>(
     s: &ConvShape,
     rows: Range<usize>,
     input: &[f32],
@@ -275,7 +263,7 @@ struct Geom {
     rows: Range<usize>,
 }
 
-/// One transform pass, on slices already checked by [`conv3x3`].
+/// One transform pass, on slices already checked by [`conv3x3_rows`].
 enum Step<'a> {
     /// `U[ξ][co][ci]` from `weight`.
     Filters { weight: &'a [f32], u: &'a mut [f32] },

@@ -123,9 +123,9 @@ fn error_at_256_channels() {
     let b = Some(bias.as_slice());
     conv2d_im2col(&s, &input, &weight, b, &mut fast, &mut scratch).unwrap();
     let direct = rel_err(&fast, &slow);
-    conv3x3_with::<Lavin>(&s, 0..s.h, &input, &weight, b, &mut fast, &mut scratch).unwrap();
+    conv3x3_rows_with::<Lavin>(&s, 0..s.h, &input, &weight, b, &mut fast, &mut scratch).unwrap();
     let lavin = rel_err(&fast, &slow);
-    conv3x3_with::<Mixed>(&s, 0..s.h, &input, &weight, b, &mut fast, &mut scratch).unwrap();
+    conv3x3_rows_with::<Mixed>(&s, 0..s.h, &input, &weight, b, &mut fast, &mut scratch).unwrap();
     let mixed = rel_err(&fast, &slow);
     println!("256 input channels, max error of max(1, |ref|): im2col {direct:.2e}, 0 ±1 ±2 {lavin:.2e}, 0 ±1 1/2 -2 {mixed:.2e}");
     assert!(mixed <= TOL && mixed < lavin, "{mixed} {lavin}");
@@ -149,7 +149,7 @@ fn conv2d_takes_it_only_where_it_pays() {
     let (mut a, mut b) = (vec![0.0; s.cout * s.h * s.w], vec![0.0; s.cout * s.h * s.w]);
     let mut scratch = vec![0.0; conv2d_scratch_len(&s)];
     conv2d(&s, &input, &weight, None, &mut a, &mut scratch).unwrap();
-    conv3x3(&s, &input, &weight, None, &mut b, &mut scratch).unwrap();
+    conv3x3_rows(&s, 0..s.h, &input, &weight, None, &mut b, &mut scratch).unwrap();
     assert_eq!(a, b);
 }
 
@@ -158,12 +158,12 @@ fn wrong_lengths_are_errors() {
     let (img, wt, mut out) = ([0.0; 16], [0.0; 9], [0.0; 16]);
     let s1 = shape(1, 1, 4, 4);
     let mut s = vec![0.0; scratch_len(&s1)];
-    assert!(conv3x3(&s1, &img, &wt, None, &mut out, &mut s).is_ok());
-    assert!(conv3x3(&s1, &img[..15], &wt, None, &mut out, &mut s).is_err());
-    assert!(conv3x3(&s1, &img, &wt[..8], None, &mut out, &mut s).is_err());
-    assert!(conv3x3(&s1, &img, &wt, None, &mut out[..15], &mut s).is_err());
-    assert!(conv3x3(&s1, &img, &wt, Some(&[]), &mut out, &mut s).is_err());
-    assert!(conv3x3(&s1, &img, &wt, None, &mut out, &mut s[1..]).is_err());
+    assert!(conv3x3_rows(&s1, 0..s1.h, &img, &wt, None, &mut out, &mut s).is_ok());
+    assert!(conv3x3_rows(&s1, 0..s1.h, &img[..15], &wt, None, &mut out, &mut s).is_err());
+    assert!(conv3x3_rows(&s1, 0..s1.h, &img, &wt[..8], None, &mut out, &mut s).is_err());
+    assert!(conv3x3_rows(&s1, 0..s1.h, &img, &wt, None, &mut out[..15], &mut s).is_err());
+    assert!(conv3x3_rows(&s1, 0..s1.h, &img, &wt, Some(&[]), &mut out, &mut s).is_err());
+    assert!(conv3x3_rows(&s1, 0..s1.h, &img, &wt, None, &mut out, &mut s[1..]).is_err());
     // Rows past the map, or backwards, are errors; rows 1..3 need only 2 rows of output.
     assert!(conv3x3_rows(&s1, 2..5, &img, &wt, None, &mut out, &mut s).is_err());
     #[allow(clippy::reversed_empty_ranges)]
@@ -172,7 +172,7 @@ fn wrong_lengths_are_errors() {
     assert!(conv3x3_rows(&s1, 1..3, &img, &wt, None, &mut out[..8], &mut s).is_ok());
     // Empty shapes are fine.
     let empty = shape(0, 1, 4, 4);
-    assert!(conv3x3(&empty, &[], &[], Some(&[0.5]), &mut out, &mut s).is_ok() && out == [0.5; 16]);
+    assert!(conv3x3_rows(&empty, 0..empty.h, &[], &[], Some(&[0.5]), &mut out, &mut s).is_ok() && out == [0.5; 16]);
     let flat = shape(3, 1, 0, 4);
-    assert!(conv3x3(&flat, &[], &[0.0; 27], None, &mut [], &mut vec![0.0; scratch_len(&flat)]).is_ok());
+    assert!(conv3x3_rows(&flat, 0..flat.h, &[], &[0.0; 27], None, &mut [], &mut vec![0.0; scratch_len(&flat)]).is_ok());
 }
