@@ -201,9 +201,7 @@ fn fused_tail(
     // Winograd's transformed filters are made once for all the strips.
     let wino = winograd::pays(s);
     let (u, band_scratch) = conv.split_at_mut(if wino { winograd::filters_len(s) } else { 0 });
-    if wino {
-        winograd::transform_filters(s, weight, u)?;
-    }
+    let filters = if wino { Some(winograd::transform_filters(s, weight, u)?) } else { None };
     let (half_h, half_w) = (s.h / 2, s.w / 2);
     for (band, input) in strips(s.h, rows) {
         let n = band.len() * s.w;
@@ -218,10 +216,9 @@ fn fused_tail(
         } else {
             (*s, band.clone(), &ping[..s.cin * plane])
         };
-        if wino {
-            winograd::conv3x3_rows_from_filters(&local, local_rows, src, u, Some(bias), dst, band_scratch)?;
-        } else {
-            conv::conv2d_rows(&local, local_rows, src, weight, Some(bias), dst, band_scratch)?;
+        match &filters {
+            Some(f) => winograd::conv3x3_rows_from_filters(&local, local_rows, src, f, Some(bias), dst, band_scratch)?,
+            None => conv::conv2d_rows(&local, local_rows, src, weight, Some(bias), dst, band_scratch)?,
         }
         activation::relu_inplace(dst);
         gemm::matmul(c, s.cout, n, w1, s.cout, dst, n, &mut map[band.start * s.w..], plane, true)?;
@@ -275,10 +272,11 @@ mod tests {
         );
         // By hand: ping holds conv2's input or one resized strip (256·32·64 = 256·16·128), pong conv2's
         // output, strip one 8-row strip of conv3 and the final 7 × 64 × 128 map; the Winograd scratch of
-        // conv2/conv3 (every transformed filter, 36·256·256, and a band of 64 tiles, 36·512·64).
+        // conv2/conv3 (every transformed filter, 36·258·256 with the rows rounded up to GEMM panels of 6,
+        // and a band of 64 tiles, 36·512·64).
         let head = Layout::new(&h, 7, false).head;
         assert_eq!((head.ping, head.pong), (256 * 32 * 64, 256 * 32 * 64));
-        assert_eq!((head.strip, head.conv), (256 * 8 * 128 + 7 * 64 * 128, 36 * 256 * 256 + 36 * 512 * 64));
+        assert_eq!((head.strip, head.conv), (256 * 8 * 128 + 7 * 64 * 128, 36 * 258 * 256 + 36 * 512 * 64));
     }
 
     #[test]

@@ -32,9 +32,11 @@
 //! 2.7e-6, far inside the 1e-4 parity bound: trained-like weights are small and the outputs average
 //! many tiles.
 //!
-//! Memory. The filters are transformed once per call into `36·cout·cin'` floats (`cin'` is `cin`
-//! rounded up to a multiple of 8), or once for many calls ([`transform_filters`], then
-//! [`conv3x3_rows_from_filters`]: a layer computed strip by strip). The image is processed in bands of
+//! Memory. The filters are transformed once per call into `36·cout'·cin` floats (`cout'` is `cout`
+//! rounded up to whole GEMM micro-panels), or once for many calls ([`transform_filters`], then
+//! [`conv3x3_rows_from_filters`]: a layer computed strip by strip). They are written straight into the
+//! layout the GEMM build reads without repacking ([`gemm::PackedLayout`]): repacking them for every band
+//! and position was 13% of conv3's time. The image is processed in bands of
 //! `nb` consecutive tiles (row-major tile order, `nb` a multiple of 8): the band's transformed input
 //! (`36·cin·nb`) and GEMM outputs (`36·cout·nb`) are the rest of the scratch, bounded by `BAND_BUDGET`
 //! (4.5 MiB) whatever the map size. [`scratch_len`] gives the total: 3.5 M floats (14.2 MB) for
@@ -49,7 +51,7 @@
 use core::ops::Range;
 
 use super::conv::ConvShape;
-use super::gemm::matmul;
+use super::gemm::{self, PackedLayout, MAX_INTERLEAVE};
 use super::need;
 use crate::Result;
 
@@ -127,14 +129,18 @@ fn fit(cin: usize, cout: usize) -> usize {
     (BAND_BUDGET / ConvShape::prod(&[36, cin.saturating_add(cout)]).max(1) / L).max(1) * L
 }
 
-/// `cin` rounded up to whole lane vectors: the row stride of the transformed filters.
-const fn padded(cin: usize) -> usize {
-    cin.div_ceil(L).saturating_mul(L)
+/// Floats of the transformed filters of shape `s` ([`transform_filters`]): 36 packed `cout × cin`
+/// matrices.
+pub fn filters_len(s: &ConvShape) -> usize {
+    gemm::packed_len(s.cout, s.cin).saturating_mul(36)
 }
 
-/// Floats of the transformed filters of shape `s` ([`transform_filters`]): `36·cout·cin'`.
-pub fn filters_len(s: &ConvShape) -> usize {
-    ConvShape::prod(&[36, s.cout, padded(s.cin)])
+/// Transformed filters ([`transform_filters`]): `U[ξ]` for the 36 positions, each a packed `cout × cin`
+/// matrix, one after the other.
+#[derive(Clone, Copy, Debug)]
+pub struct Filters<'a> {
+    u: &'a [f32],
+    layout: PackedLayout,
 }
 
 /// Floats of one band's transformed input and GEMM outputs for shape `s`, on any of its rows.
@@ -177,13 +183,13 @@ fn conv3x3_rows_with<P: Points>(
 ) -> Result<()> {
     need("winograd scratch", scratch.len(), scratch_len(s))?;
     let (u, band) = scratch.split_at_mut(filters_len(s));
-    transform_filters_with::<P>(s, weight, u)?;
-    rows_from_filters::<P>(s, rows, input, u, bias, out, band)
+    let filters = transform_filters_with::<P>(s, weight, u)?;
+    rows_from_filters::<P>(s, rows, input, &filters, bias, out, band)
 }
 
 /// Transforms the filters of shape `s` once into `u` ([`filters_len`] floats), for several calls of
 /// [`conv3x3_rows_from_filters`] on the same weights (a layer computed strip by strip).
-pub fn transform_filters(s: &ConvShape, weight: &[f32], u: &mut [f32]) -> Result<()> {
+pub fn transform_filters<'a>(s: &ConvShape, weight: &[f32], u: &'a mut [f32]) -> Result<Filters<'a>> {
     transform_filters_with::<Chosen>(s, weight, u)
 }
 
@@ -193,21 +199,23 @@ pub fn conv3x3_rows_from_filters(
     s: &ConvShape,
     rows: Range<usize>,
     input: &[f32],
-    u: &[f32],
+    filters: &Filters<'_>,
     bias: Option<&[f32]>,
     out: &mut [f32],
     band: &mut [f32],
 ) -> Result<()> {
-    rows_from_filters::<Chosen>(s, rows, input, u, bias, out, band)
+    rows_from_filters::<Chosen>(s, rows, input, filters, bias, out, band)
 }
 
 /// [`transform_filters`] with the point set `P`.
-fn transform_filters_with<P: Points>(s: &ConvShape, weight: &[f32], u: &mut [f32]) -> Result<()> {
+fn transform_filters_with<'a, P: Points>(s: &ConvShape, weight: &[f32], u: &'a mut [f32]) -> Result<Filters<'a>> {
     need("winograd weight", weight.len(), ConvShape::prod(&[s.cout, s.cin, 9]))?;
     need("winograd filters", u.len(), filters_len(s))?;
+    let u = &mut u[..filters_len(s)];
+    let layout = PackedLayout::for_this_cpu(s.cout, s.cin);
     let g = Geom { cin: s.cin, cout: s.cout, h: s.h, w: s.w, tw: 0, nb: 0, rows: 0..0 };
-    run::<P>(Step::Filters { weight, u }, &g);
-    Ok(())
+    run::<P>(Step::Filters { weight, layout, u: &mut *u }, &g);
+    Ok(Filters { u, layout })
 }
 
 /// [`conv3x3_rows_from_filters`] with the point set `P`.
@@ -215,14 +223,18 @@ fn rows_from_filters<P: Points>(
     s: &ConvShape,
     rows: Range<usize>,
     input: &[f32],
-    u: &[f32],
+    filters: &Filters<'_>,
     bias: Option<&[f32]>,
     out: &mut [f32],
     band: &mut [f32],
 ) -> Result<()> {
     let s = ConvShape { k: 3, stride: 1, pad: 1, ..*s };
     s.check_io(input, bias, out, &rows)?;
-    need("winograd filters", u.len(), filters_len(&s))?;
+    let (fcout, fcin) = filters.layout.shape();
+    if (fcout, fcin) != (s.cout, s.cin) {
+        let what = "winograd filters' channels";
+        return Err(crate::Error::ShapeMismatch { what, expected: s.cout * s.cin, found: fcout * fcin });
+    }
     need("winograd band", band.len(), band_len(&s))?;
     let ConvShape { cin, h, w, cout, .. } = s;
     if rows.is_empty() || w == 0 || cout == 0 {
@@ -239,9 +251,10 @@ fn rows_from_filters<P: Points>(
     while t0 < tiles.end {
         let n = nb.min(tiles.end - t0);
         run::<P>(Step::Input { input, t0, n, v: &mut *v }, &g);
+        let plen = gemm::packed_len(cout, cin);
         for xi in 0..36 {
-            let (a, b) = (&u[xi * cout * padded(cin)..], &v[xi * cin * nb..]);
-            matmul(cout, cin, n, a, padded(cin), b, nb, &mut m[xi * cout * nb..], nb, false)?;
+            let (a, b) = (&filters.u[xi * plen..][..plen], &v[xi * cin * nb..]);
+            gemm::matmul_packed(filters.layout, a, n, b, nb, &mut m[xi * cout * nb..], nb, false)?;
         }
         run::<P>(Step::Output { m: &*m, t0, n, bias, out: &mut *out }, &g);
         t0 += n;
@@ -265,8 +278,8 @@ struct Geom {
 
 /// One transform pass, on slices already checked by [`conv3x3_rows`].
 enum Step<'a> {
-    /// `U[ξ][co][ci]` from `weight`.
-    Filters { weight: &'a [f32], u: &'a mut [f32] },
+    /// `U[ξ]` from `weight`, each packed in `layout`.
+    Filters { weight: &'a [f32], layout: PackedLayout, u: &'a mut [f32] },
     /// `V[ξ][ci][t]` for tiles `t0 .. t0 + n`.
     Input { input: &'a [f32], t0: usize, n: usize, v: &'a mut [f32] },
     /// The output tiles `t0 .. t0 + n` from `M[ξ][co][t]`.
@@ -298,30 +311,46 @@ unsafe fn run_avx2<P: Points>(step: Step<'_>, g: &Geom) {
 #[inline(always)]
 fn run_portable<P: Points>(step: Step<'_>, g: &Geom) {
     match step {
-        Step::Filters { weight, u } => filters::<P>(weight, g, u),
+        Step::Filters { weight, layout, u } => filters::<P>(weight, g, layout, u),
         Step::Input { input, t0, n, v } => input_band::<P>(input, g, t0, n, v),
         Step::Output { m, t0, n, bias, out } => output_band::<P>(m, g, t0, n, bias, out),
     }
 }
 
-/// `U = G g Gᵀ` for every filter, eight input channels at a time.
+/// `U = G g Gᵀ` for every filter, eight input channels at a time, into 36 matrices packed in `layout`:
+/// the layout's interleaved output channels are transformed together, so each of the 36 matrices gets one
+/// contiguous run per group (scattered single stores into the panels cost 6% of a whole m3vit-t run).
 #[inline(always)]
-fn filters<P: Points>(weight: &[f32], g: &Geom, u: &mut [f32]) {
-    let (cin, cout, stride) = (g.cin, g.cout, padded(g.cin));
+fn filters<P: Points>(weight: &[f32], g: &Geom, layout: PackedLayout, u: &mut [f32]) {
+    let (cin, cout, plen) = (g.cin, g.cout, gemm::packed_len(g.cout, g.cin));
+    let group = layout.interleave();
     let mut f = zeros::<3>();
-    for co in 0..cout {
+    let mut done = [[V::default(); 36]; MAX_INTERLEAVE];
+    for co0 in (0..cout).step_by(group) {
+        let rows = group.min(cout - co0);
         for ci0 in (0..cin).step_by(L) {
             let lanes = L.min(cin - ci0);
-            if lanes < L {
-                f = zeros();
-            }
-            for (l, taps) in weight[(co * cin + ci0) * 9..][..9 * lanes].chunks_exact(9).enumerate() {
-                for (i, &t) in taps.iter().enumerate() {
-                    f[i / 3][i % 3].0[l] = t;
+            for (r, out) in done.iter_mut().enumerate().take(rows) {
+                if lanes < L {
+                    f = zeros();
+                }
+                for (l, taps) in weight[((co0 + r) * cin + ci0) * 9..][..9 * lanes].chunks_exact(9).enumerate() {
+                    for (i, &t) in taps.iter().enumerate() {
+                        f[i / 3][i % 3].0[l] = t;
+                    }
+                }
+                for (slot, x) in out.iter_mut().zip(sandwich(P::g, &f).iter().flatten()) {
+                    *slot = *x;
                 }
             }
-            for (xi, x) in sandwich(P::g, &f).iter().flatten().enumerate() {
-                u[(xi * cout + co) * stride + ci0..][..L].copy_from_slice(&x.0);
+            let at = layout.index(co0, ci0);
+            for xi in 0..36 {
+                let run = &mut u[xi * plen + at..][..lanes * group];
+                for (l, lane) in run.chunks_exact_mut(group).enumerate() {
+                    for (slot, out) in lane.iter_mut().zip(&done[..rows]) {
+                        *slot = out[xi].0[l];
+                    }
+                }
             }
         }
     }

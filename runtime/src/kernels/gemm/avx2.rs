@@ -4,11 +4,14 @@
 //! front to back), then each block of up to `MC` rows of A into `MR`-row micro-panels; every B micro-panel
 //! (L1-resident) is swept by every A micro-panel (L2-resident). The micro-kernel keeps a `6 × 16` tile of C
 //! in twelve ymm registers and issues two FMAs per broadcast A element. The packing buffers are fixed arrays
-//! on the stack (about 390 KiB), so nothing is allocated.
+//! on the stack (about 390 KiB), so nothing is allocated. A left-hand matrix used by many products (constant
+//! filters) can be packed once ahead of time in this build's layout ([`panel_index`]) and read as it lies.
+//! With `beta = 0` the first K slice stores its tiles instead of adding them to C, so C is never cleared
+//! first.
 
 use core::arch::x86_64::{
-    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    _mm_prefetch, _MM_HINT_T0,
+    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_storeu_ps, _mm_prefetch, _MM_HINT_T0,
 };
 
 use super::source::PackB;
@@ -26,24 +29,56 @@ const MC: usize = 258;
 /// Columns of B packed at once (`KC × NC` floats: 128 KiB, L2-resident).
 const NC: usize = 128;
 
+/// Where the left-hand matrix comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum SourceA<'a> {
+    /// A strided matrix, packed `MC` rows at a time as the product goes.
+    Matrix(&'a [f32], View),
+    /// Already packed: `rows × cols` at [`panel_index`] (the slice holds `⌈rows / MR⌉·MR·cols` floats).
+    Panels(&'a [f32], usize, usize),
+}
+
+/// Where element `(i, p)` of an `m × k` matrix goes when packed ahead of time: the layout [`pack_a`]
+/// writes for each `KC` slice, slices one after the other.
+pub const fn panel_index(m: usize, k: usize, i: usize, p: usize) -> usize {
+    let p0 = p / KC * KC;
+    let kc = if k - p0 < KC { k - p0 } else { KC };
+    p0 * m.div_ceil(MR) * MR + (i / MR) * MR * kc + (p - p0) * MR + i % MR
+}
+
 /// `c = alpha·a·b + beta·c` on views already checked to lie inside their slices and to match in shape
 /// (`b` is `va.cols × vc.cols`).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn gemm<B: PackB>(alpha: f32, a: &[f32], va: View, b: &B, beta: f32, c: &mut [f32], vc: View) {
-    let (m, k, n) = (va.rows, va.cols, vc.cols);
-    super::blocked::scale_c(beta, c, vc);
+pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &mut [f32], vc: View) {
+    let (m, k) = match a {
+        SourceA::Matrix(_, va) => (va.rows, va.cols),
+        SourceA::Panels(_, rows, cols) => (rows, cols),
+    };
+    let n = vc.cols;
+    // With beta = 0 the first K slice overwrites C (no clearing pass); any other beta scales C first.
+    let overwrite = beta == 0.0 && k > 0;
+    if !overwrite {
+        super::blocked::scale_c(beta, c, vc);
+    }
     let mut ap = Aligned([0f32; MC * KC]);
     let mut bp = Aligned([0f32; KC * NC]);
     let (ap, bp) = (&mut ap.0, &mut bp.0);
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
+        let store = if overwrite && p0 == 0 { Store::Overwrite } else { Store::Add };
         for i0 in (0..m).step_by(MC) {
             let mc = MC.min(m - i0);
-            pack_a(a, va, i0, mc, p0, kc, ap);
-            let a_block = &ap[..mc.div_ceil(MR) * MR * kc];
+            let a_block = match a {
+                SourceA::Matrix(data, va) => {
+                    pack_a(data, va, i0, mc, p0, kc, ap);
+                    &ap[..mc.div_ceil(MR) * MR * kc]
+                }
+                // MC is a whole number of micro-panels, so block i0 starts at panel i0 / MR.
+                SourceA::Panels(data, ..) => &data[panel_index(m, k, i0, p0)..][..mc.div_ceil(MR) * MR * kc],
+            };
             for j0 in (0..n).step_by(NC) {
                 let nc = NC.min(n - j0);
                 let panels = match b.in_place().filter(|_| !b.worth_packing(m)) {
@@ -61,10 +96,19 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: &[f32], va: View, b: &B, beta: f32, 
                     }
                 };
                 // Safety: forwarded from this function's contract.
-                unsafe { macro_block(alpha, a_block, &panels, kc, c, vc, (i0, j0), (mc, nc)) };
+                unsafe { macro_block(alpha, store, a_block, &panels, kc, c, vc, (i0, j0), (mc, nc)) };
             }
         }
     }
+}
+
+/// What a finished tile does to C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    /// `c = alpha · tile` (the first K slice of a product with `beta = 0`).
+    Overwrite,
+    /// `c += alpha · tile`.
+    Add,
 }
 
 /// Where the micro-kernel reads the strips of one `kc × nc` block of B from.
@@ -98,6 +142,7 @@ impl Panels<'_> {
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_block(
     alpha: f32,
+    store: Store,
     ap: &[f32],
     panels: &Panels<'_>,
     kc: usize,
@@ -118,14 +163,17 @@ unsafe fn macro_block(
                 let at = row0 * vc.rs + col0;
                 // Safety: the view lies inside `c` (checked by the public entry points); rows row0..row0+mr,
                 // columns col0..col0+16 are inside it, contiguous along a row (cs == 1).
-                unsafe { kernel(apanel, bpanel, bs, alpha, c.as_mut_ptr().add(at), vc.rs, mr) };
+                unsafe { kernel(apanel, bpanel, bs, alpha, store, c.as_mut_ptr().add(at), vc.rs, mr) };
             } else {
-                tile.fill(0.0);
                 // Safety: `tile` holds MR rows of NR contiguous floats.
-                unsafe { kernel(apanel, bpanel, bs, 1.0, tile.as_mut_ptr(), NR, MR) };
+                unsafe { kernel(apanel, bpanel, bs, 1.0, Store::Overwrite, tile.as_mut_ptr(), NR, MR) };
                 for (r, row) in tile.chunks_exact(NR).take(mr).enumerate() {
                     for (j, v) in row.iter().take(nr).enumerate() {
-                        c[(row0 + r) * vc.rs + (col0 + j) * vc.cs] += alpha * v;
+                        let dst = &mut c[(row0 + r) * vc.rs + (col0 + j) * vc.cs];
+                        *dst = match store {
+                            Store::Overwrite => alpha * v,
+                            Store::Add => *dst + alpha * v,
+                        };
                     }
                 }
             }
@@ -163,14 +211,16 @@ fn pack_a(a: &[f32], va: View, i0: usize, mc: usize, p0: usize, kc: usize, ap: &
     }
 }
 
-/// The register tile: `c[r·rs + j] += alpha · Σ_p a[p·MR + r] · b[p·bs + j]` for `r < rows ≤ 6`, `j < 16`.
+/// The register tile: `c[r·rs + j] (+)= alpha · Σ_p a[p·MR + r] · b[p·bs + j]` for `r < rows ≤ 6`, `j < 16`
+/// (`=` or `+=` as `store` says).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `c` must point to `rows` rows, `rs` floats apart, of 16 writable
 /// floats.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, c: *mut f32, rs: usize, rows: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, store: Store, c: *mut f32, rs: usize, rows: usize) {
     let kc = a.len() / MR;
     if kc == 0 {
         return;
@@ -179,10 +229,12 @@ unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, c: *mut f32, rs: u
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
     // Start fetching the C tile now: its rows are far apart in large outputs, and the K loop hides the
     // latency of the misses.
-    for r in 0..rows.min(MR) {
-        let row = c.wrapping_add(r * rs) as *const i8;
-        _mm_prefetch::<_MM_HINT_T0>(row);
-        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(60));
+    if store == Store::Add {
+        for r in 0..rows.min(MR) {
+            let row = c.wrapping_add(r * rs) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(row);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(60));
+        }
     }
     let mut acc: [__m256; 2 * MR] = [_mm256_setzero_ps(); 2 * MR];
     for p in 0..kc {
@@ -202,8 +254,16 @@ unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, c: *mut f32, rs: u
         // Safety: the caller guarantees row r's 16 floats at c + r·rs are writable.
         unsafe {
             let row = c.add(r * rs);
-            _mm256_storeu_ps(row, _mm256_fmadd_ps(acc[2 * r], al, _mm256_loadu_ps(row)));
-            _mm256_storeu_ps(row.add(8), _mm256_fmadd_ps(acc[2 * r + 1], al, _mm256_loadu_ps(row.add(8))));
+            let (lo, hi) = match store {
+                // alpha · tile rounds exactly as alpha · tile + 0 would.
+                Store::Overwrite => (_mm256_mul_ps(acc[2 * r], al), _mm256_mul_ps(acc[2 * r + 1], al)),
+                Store::Add => (
+                    _mm256_fmadd_ps(acc[2 * r], al, _mm256_loadu_ps(row)),
+                    _mm256_fmadd_ps(acc[2 * r + 1], al, _mm256_loadu_ps(row.add(8))),
+                ),
+            };
+            _mm256_storeu_ps(row, lo);
+            _mm256_storeu_ps(row.add(8), hi);
         }
     }
 }

@@ -3,7 +3,10 @@
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2;
 mod blocked;
+mod packed;
 pub mod source;
+
+pub use packed::{matmul_packed, packed_len, PackedLayout, MAX_INTERLEAVE};
 
 use super::need;
 use crate::Result;
@@ -126,7 +129,7 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
         let va = View { rows: cout, cols: kk, rs: kk, cs: 1 };
         let vc = View { rows: cout, cols: n, rs: n, cs: 1 };
         // Safety: AVX2 and FMA were detected on this CPU just above.
-        unsafe { avx2::gemm(1.0, weight, va, src, 1.0, out, vc) };
+        unsafe { avx2::gemm(1.0, avx2::SourceA::Matrix(weight, va), src, 1.0, out, vc) };
         return Ok(true);
     }
     Ok(false)
@@ -138,7 +141,7 @@ fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: 
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
         // Safety: AVX2 and FMA were detected on this CPU just above.
-        unsafe { avx2::gemm(alpha, a, va, &source::MatrixB { data: b, view: vb }, beta, c, vc) };
+        unsafe { avx2::gemm(alpha, avx2::SourceA::Matrix(a, va), &source::MatrixB { data: b, view: vb }, beta, c, vc) };
         return;
     }
     blocked::gemm::<blocked::Plain>(alpha, a, va, b, vb, beta, c, vc);

@@ -90,19 +90,24 @@ fn filters_transformed_once_serve_every_strip() {
         random_vec(&mut rng, s.cout * s.cin * 9),
         random_vec(&mut rng, s.cout),
     );
+    // The filters' padding rows stay NaN: they must never reach an output.
     let mut u = vec![f32::NAN; filters_len(&s)];
-    transform_filters(&s, &weight, &mut u).unwrap();
+    let mut short = vec![f32::NAN; filters_len(&s) - 1];
+    assert!(transform_filters(&s, &weight, &mut short).is_err());
+    assert!(transform_filters(&s, &weight[1..], &mut u).is_err());
+    let filters = transform_filters(&s, &weight, &mut u).unwrap();
     let mut band = vec![f32::NAN; band_len(&s)];
     let mut scratch = vec![f32::NAN; scratch_len(&s)];
     for rows in [0..8, 8..16, 16..23, 5..11] {
         let n = s.cout * rows.len() * s.w;
         let (mut a, mut b) = (vec![f32::NAN; n], vec![f32::NAN; n]);
-        conv3x3_rows_from_filters(&s, rows.clone(), &input, &u, Some(&bias), &mut a, &mut band).unwrap();
+        conv3x3_rows_from_filters(&s, rows.clone(), &input, &filters, Some(&bias), &mut a, &mut band).unwrap();
         conv3x3_rows(&s, rows, &input, &weight, Some(&bias), &mut b, &mut scratch).unwrap();
         assert_eq!(a, b);
     }
-    assert!(transform_filters(&s, &weight[1..], &mut u).is_err());
-    assert!(conv3x3_rows_from_filters(&s, 0..8, &input, &u[1..], None, &mut scratch, &mut band).is_err());
+    // Filters of other channel counts are refused.
+    let other = ConvShape { cout: s.cout - 1, ..s };
+    assert!(conv3x3_rows_from_filters(&other, 0..8, &input, &filters, None, &mut scratch, &mut band).is_err());
 }
 
 #[test]
@@ -141,8 +146,9 @@ fn conv2d_takes_it_only_where_it_pays() {
     assert!(pays(&conv(256, 32, 64, 256, 3, 1, 1)) && pays(&conv(256, 64, 128, 256, 3, 1, 1)));
     let conv3 = shape(256, 256, 64, 128);
     assert_eq!(conv2d_scratch_len(&conv3), scratch_len(&conv3));
-    // m3vit-t's conv3: every transformed filter (36·256·256) and a band of 64 tiles (36·(256 + 256)·64).
-    assert_eq!(scratch_len(&conv3), 36 * 256 * 256 + 36 * 512 * 64);
+    // m3vit-t's conv3: every transformed filter (36 matrices of 256 rows, rounded up to 43 panels of 6, by
+    // 256) and a band of 64 tiles (36·(256 + 256)·64).
+    assert_eq!(scratch_len(&conv3), 36 * 258 * 256 + 36 * 512 * 64);
     let s = shape(64, 64, 29, 35);
     let mut rng = Rng::new(4);
     let (input, weight) = (random_vec(&mut rng, s.cin * s.h * s.w), random_vec(&mut rng, s.cout * s.cin * 9));
