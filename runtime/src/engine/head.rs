@@ -209,9 +209,17 @@ fn fused_tail(
         // The strip's own input map and its rows in it: resized rows of `pong`, or all of `ping`.
         let (local, local_rows, src) = if resized {
             let src = &mut ping[..s.cin * input.len() * s.w];
-            let half = &pong[..s.cin * half_h * half_w];
-            resize::resize_bilinear_rows(half, s.cin, half_h, half_w, src, s.h, s.w, input.clone())?;
             let local_rows = (band.start - input.start)..(band.end - input.start);
+            // Only the rows the convolution reads are resized (the halo's outer rows never are: 6 of a
+            // 16-row strip); the others keep whatever the buffer held.
+            let read = winograd::input_rows(input.len(), &local_rows);
+            let global = (input.start + read.start)..(input.start + read.end);
+            let (half_plane, plane) = (half_h * half_w, input.len() * s.w);
+            for ch in 0..s.cin {
+                let half = &pong[ch * half_plane..][..half_plane];
+                let dst = &mut src[ch * plane + read.start * s.w..][..read.len() * s.w];
+                resize::resize_bilinear_rows(half, 1, half_h, half_w, dst, s.h, s.w, global.clone())?;
+            }
             (ConvShape { h: input.len(), ..*s }, local_rows, &*src)
         } else {
             (*s, band.clone(), &ping[..s.cin * plane])

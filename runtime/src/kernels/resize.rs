@@ -69,21 +69,67 @@ pub fn resize_bilinear_rows(
         for i in 0..n {
             (xs0[i], xs1[i], lxs[i]) = source(x_start + i, w, sx);
         }
+        let cols = Columns { x0: &xs0[..n], x1: &xs1[..n], weight: &lxs[..n] };
         for ch in 0..c {
             let plane = &input[ch * h * w..(ch + 1) * h * w];
+            let mut lines = Lines::default();
             for (r, y) in rows.clone().enumerate() {
                 let (y0, y1, ly) = source(y, h, sy);
-                let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+                let (top, bottom) = lines.pair(plane, w, y0, y1, &cols);
                 let dst = &mut out[(ch * oh + r) * w2 + x_start..][..n];
-                for (((o, &x0), &x1), &lx) in dst.iter_mut().zip(&xs0[..n]).zip(&xs1[..n]).zip(&lxs[..n]) {
-                    let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
-                    let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
-                    *o = top + (bottom - top) * ly;
+                for ((o, &t), &b) in dst.iter_mut().zip(&top[..n]).zip(&bottom[..n]) {
+                    *o = t + (b - t) * ly;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Source columns and weights of one chunk of output columns.
+struct Columns<'a> {
+    x0: &'a [usize],
+    x1: &'a [usize],
+    weight: &'a [f32],
+}
+
+/// Two source rows of one channel, already interpolated along the chunk's columns: consecutive output
+/// rows share their source rows (each is used by about four when doubling), so each is interpolated once.
+struct Lines {
+    rows: [Option<usize>; 2],
+    values: [[f32; CHUNK]; 2],
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Self { rows: [None; 2], values: [[0.0; CHUNK]; 2] }
+    }
+}
+
+impl Lines {
+    /// Source rows `y0` and `y1` interpolated along the columns (the same row twice when they are equal).
+    fn pair(&mut self, plane: &[f32], w: usize, y0: usize, y1: usize, cols: &Columns<'_>) -> (&[f32], &[f32]) {
+        // Row y1 may already be cached: keep it while y0 is fetched.
+        let held = self.rows.iter().position(|&r| r == Some(y1));
+        let a = self.slot(plane, w, y0, held, cols);
+        let b = self.slot(plane, w, y1, Some(a), cols);
+        (&self.values[a], &self.values[b])
+    }
+
+    /// The slot holding source row `y`, interpolating it into a slot other than `keep` if neither holds it.
+    fn slot(&mut self, plane: &[f32], w: usize, y: usize, keep: Option<usize>, cols: &Columns<'_>) -> usize {
+        if let Some(s) = self.rows.iter().position(|&r| r == Some(y)) {
+            return s;
+        }
+        let s = if keep == Some(0) { 1 } else { 0 };
+        let line = &plane[y * w..(y + 1) * w];
+        let dst = &mut self.values[s][..cols.x0.len()];
+        for (((o, &x0), &x1), &lx) in dst.iter_mut().zip(cols.x0).zip(cols.x1).zip(cols.weight) {
+            *o = line[x0] + (line[x1] - line[x0]) * lx;
+        }
+        self.rows[s] = Some(y);
+        s
+    }
 }
 
 /// The reference of [`resize_bilinear`]: the four-neighbour weighted sum in f64.

@@ -156,6 +156,15 @@ pub fn scratch_len(s: &ConvShape) -> usize {
     filters_len(s).saturating_add(band_len(s))
 }
 
+/// The input rows [`conv3x3_rows`] reads for output rows `rows` of an `h`-row map: the 6-row patches of
+/// the 4-row tiles covering them (the rest of the input may hold anything).
+pub fn input_rows(h: usize, rows: &Range<usize>) -> Range<usize> {
+    if rows.is_empty() {
+        return 0..0;
+    }
+    (rows.start / 4 * 4).saturating_sub(1)..(rows.end.div_ceil(4) * 4 + 1).min(h)
+}
+
 /// Output rows `rows` of `out[cout × h × w] = weight ⊛ input + bias` for a 3×3 kernel (`weight` is
 /// `[cout][cin][3][3]`), stride 1, zero padding 1 (the shape's `k`, `stride` and `pad` are taken as such),
 /// by F(4×4, 3×3) in `scratch` ([`scratch_len`] floats), into `out` (`[cout][rows.len()][w]`).

@@ -4,7 +4,7 @@
 //! front to back), then each block of up to `MC` rows of A into `MR`-row micro-panels; every B micro-panel
 //! (L1-resident) is swept by every A micro-panel (L2-resident). The micro-kernel keeps a `6 × 16` tile of C
 //! in twelve ymm registers and issues two FMAs per broadcast A element. The packing buffers are fixed arrays
-//! on the stack (about 390 KiB), so nothing is allocated. A left-hand matrix used by many products (constant
+//! on the stack (about 390 KiB, initialised only as far as used), so nothing is allocated. A left-hand matrix used by many products (constant
 //! filters) can be packed once ahead of time in this build's layout ([`panel_index`]) and read as it lies.
 //! With `beta = 0` the first K slice stores its tiles instead of adding them to C, so C is never cleared
 //! first.
@@ -13,6 +13,8 @@ use core::arch::x86_64::{
     __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
     _mm256_storeu_ps, _mm_prefetch, _MM_HINT_T0,
 };
+
+use core::mem::MaybeUninit;
 
 use super::source::PackB;
 use super::View;
@@ -63,9 +65,7 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &m
     if !overwrite {
         super::blocked::scale_c(beta, c, vc);
     }
-    let mut ap = Aligned([0f32; MC * KC]);
-    let mut bp = Aligned([0f32; KC * NC]);
-    let (ap, bp) = (&mut ap.0, &mut bp.0);
+    let (mut ap, mut bp) = (Lazy::<{ MC * KC }>::new(), Lazy::<{ KC * NC }>::new());
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         let store = if overwrite && p0 == 0 { Store::Overwrite } else { Store::Add };
@@ -73,8 +73,9 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &m
             let mc = MC.min(m - i0);
             let a_block = match a {
                 SourceA::Matrix(data, va) => {
+                    let ap = ap.get(mc.div_ceil(MR) * MR * kc);
                     pack_a(data, va, i0, mc, p0, kc, ap);
-                    &ap[..mc.div_ceil(MR) * MR * kc]
+                    &*ap
                 }
                 // MC is a whole number of micro-panels, so block i0 starts at panel i0 / MR.
                 SourceA::Panels(data, ..) => &data[panel_index(m, k, i0, p0)..][..mc.div_ceil(MR) * MR * kc],
@@ -85,14 +86,16 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &m
                     Some((data, rs)) => {
                         // Full strips are read where they lie; only a last partial strip is packed.
                         let full = nc / NR * NR;
+                        let tail = bp.get(kc * NR);
                         if full < nc {
-                            b.pack::<NR>(p0, kc, j0 + full, nc - full, bp);
+                            b.pack::<NR>(p0, kc, j0 + full, nc - full, tail);
                         }
-                        Panels::InPlace { data, rs, p0, j0, tail: &bp[..kc * NR] }
+                        Panels::InPlace { data, rs, p0, j0, tail }
                     }
                     None => {
+                        let bp = bp.get(nc.div_ceil(NR) * NR * kc);
                         b.pack::<NR>(p0, kc, j0, nc, bp);
-                        Panels::Packed(&bp[..nc.div_ceil(NR) * NR * kc])
+                        Panels::Packed(bp)
                     }
                 };
                 // Safety: forwarded from this function's contract.
@@ -184,6 +187,34 @@ unsafe fn macro_block(
 /// A packing buffer on a cache-line boundary, so no vector load of a micro-panel straddles two lines.
 #[repr(C, align(64))]
 struct Aligned<const N: usize>([f32; N]);
+
+/// A packing buffer on the stack whose floats are initialised only as far as a product uses them, so a
+/// small product does not clear 390 KiB of buffers first (that clearing was 4% of an m3vit-t run).
+struct Lazy<const N: usize> {
+    buf: MaybeUninit<Aligned<N>>,
+    /// Floats from the start already written at least once.
+    init: usize,
+}
+
+impl<const N: usize> Lazy<N> {
+    fn new() -> Self {
+        Self { buf: MaybeUninit::uninit(), init: 0 }
+    }
+
+    /// The first `len` floats (at most `N`), zeroed where they were never written.
+    fn get(&mut self, len: usize) -> &mut [f32] {
+        let len = len.min(N);
+        let p = self.buf.as_mut_ptr().cast::<f32>();
+        if len > self.init {
+            // Safety: `init..len` lies inside the buffer of N floats (`Aligned` is `repr(C)` over `[f32; N]`).
+            unsafe { core::ptr::write_bytes(p.add(self.init), 0, len - self.init) };
+            self.init = len;
+        }
+        // Safety: the first `init ≥ len` floats have been written (zeros, then whatever was packed), and
+        // the slice borrows `self` mutably, so nothing else reaches the buffer meanwhile.
+        unsafe { core::slice::from_raw_parts_mut(p, len) }
+    }
+}
 
 /// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of A into `MR`-row micro-panels: element `(r, p)` of
 /// panel `q` at `q·MR·kc + p·MR + r`; rows past `mc` are zero.

@@ -111,6 +111,30 @@ fn filters_transformed_once_serve_every_strip() {
 }
 
 #[test]
+fn rows_outside_the_read_rows_do_not_matter() {
+    // Input rows outside `input_rows` hold NaN: the output rows asked for stay the same bits.
+    let s = shape(24, 20, 22, 30);
+    let mut rng = Rng::new(12);
+    let (input, weight) = (random_vec(&mut rng, s.cin * s.h * s.w), random_vec(&mut rng, s.cout * s.cin * 9));
+    assert_eq!((input_rows(22, &(4..12)), input_rows(22, &(0..8)), input_rows(22, &(13..22))), (3..13, 0..9, 11..22));
+    let mut scratch = vec![0.0; scratch_len(&s)];
+    for rows in [4..12, 0..8, 13..22, 9..10] {
+        let read = input_rows(s.h, &rows);
+        let mut masked = input.clone();
+        for (i, v) in masked.iter_mut().enumerate() {
+            if !read.contains(&(i / s.w % s.h)) {
+                *v = f32::NAN;
+            }
+        }
+        let n = s.cout * rows.len() * s.w;
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        conv3x3_rows(&s, rows.clone(), &input, &weight, None, &mut a, &mut scratch).unwrap();
+        conv3x3_rows(&s, rows, &masked, &weight, None, &mut b, &mut scratch).unwrap();
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
 fn error_at_256_channels() {
     // The head's 256 → 256 layers, on ±1 data: both point sets and im2col + GEMM against the f64
     // reference.
