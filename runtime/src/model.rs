@@ -423,6 +423,35 @@ pub const fn tensors_per_task(h: &Hyper) -> u32 {
     h.moe_count() + 2 + 2 * h.head_kind.conv_count()
 }
 
+/// The canonical indices of the tensors one stage of a run reads, so a host can release their pages
+/// when the stage is done ([`crate::engine::Engine::run_releasing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Patch embedding: `PatchW, PatchB, ClsToken, PosEmbed`.
+    Embed,
+    /// Block `b`'s own tensors (not the tasks' gates, which are tiny and read by every run).
+    Block(u32),
+    /// Task `t`'s head (its LayerNorm and convolutions).
+    Head(u32),
+}
+
+/// The canonical index range of `stage`'s tensors (empty for a block or task the model does not have).
+pub const fn stage_tensors(h: &Hyper, stage: Stage) -> core::ops::Range<u32> {
+    let blocks_end = TENSORS_BEFORE_BLOCKS + TENSORS_PER_BLOCK * h.depth;
+    match stage {
+        Stage::Embed => 0..TENSORS_BEFORE_BLOCKS,
+        Stage::Block(b) if b < h.depth => {
+            let start = TENSORS_BEFORE_BLOCKS + TENSORS_PER_BLOCK * b;
+            start..start + TENSORS_PER_BLOCK
+        }
+        Stage::Head(t) if t < h.tasks => {
+            let task = blocks_end + tensors_per_task(h) * t;
+            task + h.moe_count()..task + tensors_per_task(h)
+        }
+        _ => 0..0,
+    }
+}
+
 /// Total number of tensors in a model.
 pub const fn tensor_count(h: &Hyper) -> u32 {
     TENSORS_BEFORE_BLOCKS + TENSORS_PER_BLOCK * h.depth + h.tasks * tensors_per_task(h)

@@ -90,6 +90,20 @@ impl<'a> Bundle<'a> {
         TensorRecord::read(self.table, index)
     }
 
+    /// The smallest byte range of [`Bundle::bytes`] holding the data of every tensor with a canonical index
+    /// in `tensors` (empty for an empty range), or [`Error::UnknownTensor`].
+    pub fn span(&self, tensors: core::ops::Range<u32>) -> Result<core::ops::Range<usize>> {
+        let mut span: Option<core::ops::Range<usize>> = None;
+        for i in tensors {
+            let r = self.record(i)?.range().ok_or(Error::Malformed { what: "tensor range" })?;
+            span = Some(match span {
+                Some(s) => s.start.min(r.start)..s.end.max(r.end),
+                None => r,
+            });
+        }
+        Ok(span.unwrap_or(0..0))
+    }
+
     /// True when some tensor is stored as f16 (the engine then reserves buffers to widen them into).
     pub fn has_f16(&self) -> bool {
         (0..self.tensor_count)

@@ -18,6 +18,7 @@ pub use counters::Counters;
 pub use scratch::{scratch_floats, Layout};
 
 use crate::bundle::Bundle;
+use crate::model::Stage;
 use crate::{Error, Result};
 use encoder::{EncoderWork, MoeWork};
 use head::HeadWork;
@@ -101,6 +102,34 @@ impl<'b, 's> Engine<'b, 's> {
         self.counters.start_run();
         let depth = self.bundle.hyper().depth;
         self.forward(self.task, Some(input), 0..depth, Some(output))?;
+        self.counters.runs += 1;
+        Ok(())
+    }
+
+    /// [`Engine::run`], stage by stage, telling `done` which bytes of [`Bundle::bytes`] each stage has
+    /// finished reading as soon as it has (patch embedding, every block, the head; see [`Stage`]). A host
+    /// that maps the bundle can release those pages, so a one-shot run holds about one stage's weights at
+    /// a time instead of the whole pathway's; the output is the same bits as [`Engine::run`]'s.
+    pub fn run_releasing(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        done: &mut dyn FnMut(core::ops::Range<usize>),
+    ) -> Result<()> {
+        self.check_input(input)?;
+        self.check_output(self.task, output)?;
+        self.counters.start_run();
+        let h = *self.bundle.hyper();
+        let span = |stage| self.bundle.span(crate::model::stage_tensors(&h, stage));
+        let spans = (span(Stage::Embed)?, span(Stage::Head(self.task))?);
+        self.forward(self.task, Some(input), 0..0, None)?;
+        done(spans.0);
+        for b in 0..h.depth {
+            self.forward(self.task, None, b..b + 1, None)?;
+            done(self.bundle.span(crate::model::stage_tensors(&h, Stage::Block(b)))?);
+        }
+        self.forward(self.task, None, h.depth..h.depth, Some(output))?;
+        done(spans.1);
         self.counters.runs += 1;
         Ok(())
     }

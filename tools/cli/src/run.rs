@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// Run this many times and report the median latency.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Release each stage's weight pages after it ran on every run, not just a single one: the least
+    /// memory (about one stage's weights resident), at the cost of faulting the pages in again.
+    #[arg(long)]
+    low_memory: bool,
 }
 
 /// Names of the tasks of a bundle, for error messages.
@@ -63,10 +67,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
+    // A single run reads every weight page once either way, so it releases each stage's pages as soon as
+    // the stage is done; repeated runs keep them resident unless asked not to.
+    let release = args.low_memory || args.repeat == 1;
     let mut times = Vec::with_capacity(args.repeat);
     for _ in 0..args.repeat {
         let t = Instant::now();
-        engine.run(&input, &mut output).context("inference failed")?;
+        if release {
+            engine.run_releasing(&input, &mut output, &mut |span| bytes.release_inside(span))
+        } else {
+            engine.run(&input, &mut output)
+        }
+        .context("inference failed")?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);

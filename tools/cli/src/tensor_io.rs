@@ -53,6 +53,33 @@ impl BundleBytes {
     }
 }
 
+impl BundleBytes {
+    /// Drops this process's pages of the bundle bytes `range` (offsets into the bundle) that lie wholly
+    /// inside it, so pages shared with a neighbouring stage stay; does nothing for a copied bundle. Made
+    /// for [`m3rt::engine::Engine::run_releasing`]'s reports.
+    pub fn release_inside(&self, range: std::ops::Range<usize>) {
+        let BundleBytes::Mapped(map) = self else { return };
+        let page = page_size();
+        let (start, end) = (range.start.div_ceil(page) * page, range.end.min(map.len()) / page * page);
+        if start < end {
+            release(map, start, end - start);
+        }
+    }
+}
+
+/// The size of a memory page.
+fn page_size() -> usize {
+    #[cfg(unix)]
+    {
+        // Safety: sysconf only reads a configuration value; it has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            return n as usize;
+        }
+    }
+    4096
+}
+
 /// CRC-32 of `part` (a slice of `map`), read in [`CRC_PIECE`] pieces whose pages are released after each.
 fn crc_releasing(map: &memmap2::Mmap, part: &[u8]) -> u32 {
     let base = map.as_ptr() as usize;
@@ -149,6 +176,41 @@ mod tests {
         assert!(file_kb > 1000 && kb == 0, "{kb} kB of {file_kb} kB resident");
         std::hint::black_box(map.iter().step_by(4096).map(|&b| u32::from(b)).sum::<u32>());
         assert!(resident_kb(&path).expect("mapped") >= file_kb, "touching maps the pages in again");
+
+        // A run that releases each stage's pages ends with a handful of them resident (header, table,
+        // the tasks' gates, pages shared by two stages) and computes the same bits.
+        let (mut scratch, mut staged) = (vec![0f32; bundle.scratch_floats()], Vec::new());
+        let mut engine = m3rt::engine::Engine::new(bundle, &mut scratch).expect("engine");
+        let input = vec![0.5f32; engine.input_len()];
+        let mut whole = vec![0f32; engine.output_len().expect("len")];
+        engine.run(&input, &mut whole).expect("runs");
+        staged.resize(whole.len(), f32::NAN);
+        engine.run_releasing(&input, &mut staged, &mut |span| mapped.release_inside(span)).expect("runs");
+        assert_eq!(whole, staged);
+        let kb = resident_kb(&path).expect("mapped");
+        assert!(kb * 10 < file_kb, "{kb} kB of {file_kb} kB still resident after a releasing run");
+
+        // Released pages of a private anonymous copy read back as zeros: a stage that read its weights
+        // again after reporting them done would compute with zeros and change the output.
+        let mut anon = memmap2::MmapMut::map_anon(bytes.len()).expect("anonymous map");
+        anon.copy_from_slice(&bytes);
+        let zeroing = BundleBytes::Mapped(anon.make_read_only().expect("read-only"));
+        let bundle = Bundle::parse(&zeroing).expect("parses");
+        let (mut scratch, mut spans) = (vec![0f32; bundle.scratch_floats()], Vec::new());
+        let mut engine = m3rt::engine::Engine::new(bundle, &mut scratch).expect("engine");
+        staged.fill(f32::NAN);
+        let mut report = |span: std::ops::Range<usize>| {
+            zeroing.release_inside(span.clone());
+            spans.push(span);
+        };
+        engine.run_releasing(&input, &mut staged, &mut report).expect("runs");
+        assert_eq!(whole, staged);
+        let depth = bundle.hyper().depth as usize;
+        assert_eq!(spans.len(), depth + 2, "embedding, every block, the head");
+        let zeros = |r: &std::ops::Range<usize>| zeroing[r.start.div_ceil(4096) * 4096..r.end / 4096 * 4096].to_vec();
+        let block0 = zeros(&spans[1]);
+        assert!(!block0.is_empty() && block0.iter().all(|&b| b == 0), "block 0's pages were released");
+        assert!(bytes[spans[1].start.div_ceil(4096) * 4096..].iter().take(4096).any(|&b| b != 0));
 
         // One flipped weight byte is a CRC error naming the weights.
         let mut bad = bytes.clone();

@@ -153,8 +153,9 @@ fn model_spec(name: &str, dir: &Path) -> String {
     format!("{name}={}:{}", dir.join("model.onnx").display(), dir.join("golden/input_0.npy").display())
 }
 
-/// Peak resident memory (MB) of one semseg inference per engine, each a fresh process under `/usr/bin/time`,
-/// and the runtime's scratch size from `m3rt inspect`.
+/// Peak resident memory (MB) of one semseg inference per engine, each a fresh process under `/usr/bin/time`
+/// (and of two m3rt runs, which keep the weights resident), and the runtime's scratch size from
+/// `m3rt inspect`.
 fn memory(bin: &Path, py: &Path, script: &Path, m3vit: &Path, work: &Path, figures: &mut Figures) -> Result<()> {
     let bundle = work.join("m3vit-t.m3b");
     let onnx = m3vit.join("model.onnx");
@@ -179,14 +180,23 @@ fn memory(bin: &Path, py: &Path, script: &Path, m3vit: &Path, work: &Path, figur
         cmd
     };
     let (m3rt, m3rt_f16) = (m3rt_run(&bundle), m3rt_run(&bundle_f16));
+    // Two runs keep every weight page mapped between them (a single run releases each stage's pages).
+    let mut resident = m3rt_run(&bundle);
+    resident.args(["--repeat", "2"]);
     let mut tract = Command::new(bin.join("m3rt-bench-tract-run"));
     tract.arg(&onnx).arg("semseg").arg(&input);
     let mut ort = Command::new(py);
     ort.arg(script).arg("--model").arg(model_spec("m3vit-t", m3vit)).args(["--once", "semseg"]);
     let mut python = Command::new(py);
     python.args(["-c", "import numpy, onnx, onnxruntime"]);
-    let runs =
-        [("m3rt", m3rt), ("m3rt-f16", m3rt_f16), ("tract", tract), ("onnxruntime", ort), ("python-imports", python)];
+    let runs = [
+        ("m3rt", m3rt),
+        ("m3rt-f16", m3rt_f16),
+        ("m3rt-resident", resident),
+        ("tract", tract),
+        ("onnxruntime", ort),
+        ("python-imports", python),
+    ];
     for (name, cmd) in runs {
         let kb = max_rss_kb(cmd)?;
         figures.insert(format!("memory.m3vit-t.{name}.mb"), kb * 1024.0 / 1e6);

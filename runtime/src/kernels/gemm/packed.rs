@@ -3,7 +3,6 @@
 //! wants, so no product repacks them. The portable build reads A rows where they lie, so its layout is
 //! row-major; the AVX2 build's is its micro-panels.
 
-use super::View;
 use crate::Result;
 
 /// Rows of the widest micro-panel any build packs (the AVX2 build's 6).
@@ -89,8 +88,8 @@ pub fn matmul_packed(
     if layout.panels && m > 0 && n > 0 && k > 0 {
         super::fits("matmul b", b.len(), k, n, ldb)?;
         super::fits("matmul c", c.len(), m, n, ldc)?;
-        let vb = View { rows: k, cols: n, rs: ldb, cs: 1 };
-        let vc = View { rows: m, cols: n, rs: ldc, cs: 1 };
+        let vb = super::View { rows: k, cols: n, rs: ldb, cs: 1 };
+        let vc = super::View { rows: m, cols: n, rs: ldc, cs: 1 };
         let beta = if accumulate { 1.0 } else { 0.0 };
         let b = super::source::MatrixB { data: b, view: vb };
         // Safety: `panels` is only set by `for_this_cpu` after AVX2 and FMA were detected on this CPU; the

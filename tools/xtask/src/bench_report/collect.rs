@@ -127,7 +127,7 @@ pub fn derive(f: &mut Figures, tasks: &BTreeMap<String, String>) {
             add.insert("multi.m3vit-t.saving.pct".into(), 100.0 * (1.0 - shared / sep));
         }
     }
-    for (ours, suffix) in [("m3rt", ""), ("m3rt-f16", "-f16")] {
+    for (ours, suffix) in [("m3rt", ""), ("m3rt-f16", "-f16"), ("m3rt-resident", "-resident")] {
         let Some(m3rt) = get(f, &format!("memory.m3vit-t.{ours}.mb")) else { continue };
         for peer in ["tract", "onnxruntime"] {
             if let Some(v) = get(f, &format!("memory.m3vit-t.{peer}.mb")) {

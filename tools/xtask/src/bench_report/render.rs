@@ -111,6 +111,11 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
         ("saving of the shared prefix (%)", "multi.m3vit-t.saving.pct", 1),
         ("peak RSS, `m3rt run` semseg, whole process (MB)", "memory.m3vit-t.m3rt.mb", 1),
         ("peak RSS, `m3rt run` semseg with the f16 bundle, whole process (MB)", "memory.m3vit-t.m3rt-f16.mb", 1),
+        (
+            "peak RSS, `m3rt run --repeat 2` semseg (weights kept resident between runs) (MB)",
+            "memory.m3vit-t.m3rt-resident.mb",
+            1,
+        ),
         ("peak RSS, tract runner semseg (MB)", "memory.m3vit-t.tract.mb", 1),
         ("peak RSS, onnxruntime in Python semseg (MB)", "memory.m3vit-t.onnxruntime.mb", 1),
         ("peak RSS, Python importing numpy + onnx + onnxruntime only (MB)", "memory.m3vit-t.python-imports.mb", 1),
@@ -214,6 +219,13 @@ fn main_table(w: &mut String, f: &Figures) {
             "memory.m3vit-t.m3rt-f16.mb",
             "memory.m3vit-t.tract.mb",
             "ratio.memory.m3vit-t.tract-over-m3rt-f16",
+            "MB",
+        ),
+        (
+            "peak RSS, weights kept resident (`--repeat 2`), vs tract",
+            "memory.m3vit-t.m3rt-resident.mb",
+            "memory.m3vit-t.tract.mb",
+            "ratio.memory.m3vit-t.tract-over-m3rt-resident",
             "MB",
         ),
         (

@@ -54,9 +54,15 @@ pub fn table(w: &mut String, f: &Figures) {
     });
     let mem = g("ratio.memory.m3vit-t.tract-over-m3rt");
     checks.push(Check {
-        target: "peak resident memory at most half of tract's",
+        target: "peak resident memory at most half of tract's (one `m3rt run`, which releases each stage's weight pages once it is done)",
         measured: mem.map_or("–".into(), |r| format!("tract uses {r:.2}× m3rt's")),
         holds: mem.map(|r| r >= 2.0),
+    });
+    let kept = g("ratio.memory.m3vit-t.tract-over-m3rt-resident");
+    checks.push(Check {
+        target: "the same, with every weight page kept resident between runs (`m3rt run --repeat 2`)",
+        measured: kept.map_or("–".into(), |r| format!("tract uses {r:.2}× m3rt's")),
+        holds: kept.map(|r| r >= 2.0),
     });
     let mem16 = g("ratio.memory.m3vit-t.tract-over-m3rt-f16");
     checks.push(Check {
