@@ -73,6 +73,7 @@ pub fn run(reuse: bool) -> Result<()> {
     }
     let date = std::fs::read_to_string(&date_file).unwrap_or_default().trim().to_string();
     let mut figures = collect::criterion(&criterion_home)?;
+    collect::paired(&criterion_home, &mut figures)?;
     let peers = collect::ort(&ort_json, &mut figures)?;
     timed("peak resident memory", || memory(&bin, &py, &ort_script, &m3vit, &work, &mut figures))?;
     timed("f16 weights: error against f32", || {

@@ -12,6 +12,39 @@ use super::{Figures, GEMM_SHAPES};
 /// Work of the sparse `m3vit-t` per inference, in GMAC, as stated in issue #3 (encoder, end to end).
 pub const M3VIT_GMAC: [(&str, f64); 2] = [("encoder", 0.783), ("e2e", 7.196)];
 
+/// Work of `m3vit-t`'s task-independent prefix in GMAC: the patch embedding (128 patches · 768 · 192 =
+/// 0.0189) and block 0, which is dense (qkv 129·192·576, attention 2·3·129·129·64, projection 129·192·192,
+/// MLP 2·129·192·768: 0.0635).
+pub const M3VIT_PREFIX_GMAC: f64 = 0.0824;
+
+/// The paired multi-task measurement (`benches/benches/multi_task.rs`'s `multi-paired.json` in `home`):
+/// medians of both, the median saving with its 95% interval, and the saving the prefix's share of the
+/// work predicts (`(k − 1)/k` of the prefix over a run).
+pub fn paired(home: &Path, figures: &mut Figures) -> Result<()> {
+    let path = home.join("multi-paired.json");
+    let Ok(v) = read_json(&path) else { return Ok(()) };
+    let k = v["k"].as_f64().context("multi-paired.json has k")?;
+    let name = format!("k{k}");
+    for (key, field) in [("shared.ms", "shared_ms"), ("separate.ms", "separate_ms")] {
+        if let Some(x) = v[field].as_f64() {
+            figures.insert(format!("multi.m3vit-t.{name}.{key}"), x);
+        }
+    }
+    for (key, field) in
+        [("saving.pct", "saving_pct"), ("saving-low.pct", "saving_pct_low"), ("saving-high.pct", "saving_pct_high")]
+    {
+        if let Some(x) = v[field].as_f64() {
+            figures.insert(format!("multi.m3vit-t.{key}"), x);
+        }
+    }
+    if let Some(pairs) = v["pairs"].as_f64() {
+        figures.insert("multi.m3vit-t.pairs".into(), pairs);
+    }
+    let e2e = M3VIT_GMAC[1].1;
+    figures.insert("multi.m3vit-t.expected-saving.pct".into(), 100.0 * (k - 1.0) / k * M3VIT_PREFIX_GMAC / e2e);
+    Ok(())
+}
+
 /// Every criterion benchmark under `home`: `<id with '/' → '.'>.ms` = median time.
 pub fn criterion(home: &Path) -> Result<Figures> {
     let mut figures = Figures::new();
@@ -120,12 +153,6 @@ pub fn derive(f: &mut Figures, tasks: &BTreeMap<String, String>) {
     {
         add.insert("switch.m3vit-t.m3rt-select-task.ns".into(), sel * 1e6);
         add.insert("ratio.switch.m3vit-t.tract-over-m3rt".into(), tract / sel);
-    }
-    let shared = f.iter().find(|(k, _)| k.starts_with("multi.m3vit-t.") && k.ends_with(".shared.ms"));
-    if let Some((key, &shared)) = shared {
-        if let Some(sep) = get(f, &key.replace(".shared.ms", ".separate.ms")) {
-            add.insert("multi.m3vit-t.saving.pct".into(), 100.0 * (1.0 - shared / sep));
-        }
     }
     for (ours, suffix) in [("m3rt", ""), ("m3rt-f16", "-f16"), ("m3rt-resident", "-resident")] {
         let Some(m3rt) = get(f, &format!("memory.m3vit-t.{ours}.mb")) else { continue };

@@ -106,9 +106,16 @@ pub fn markdown(f: &Figures, m: &Machine) -> String {
     let rows = [
         ("m3rt `select_task` (ns; 0 heap allocations, asserted by the bench)", "switch.m3vit-t.m3rt-select-task.ns", 1),
         ("tract: load + optimize the ONNX for the other task (ms)", "switch.m3vit-t.tract-load-optimize.ms", 1),
-        ("k = 2 tasks on one frame, `run_tasks` shared prefix (ms)", "multi.m3vit-t.k2.shared.ms", 1),
-        ("k = 2 tasks, two separate runs (ms)", "multi.m3vit-t.k2.separate.ms", 1),
-        ("saving of the shared prefix (%)", "multi.m3vit-t.saving.pct", 1),
+        (
+            "k = 2 tasks on one frame, `run_tasks` shared prefix, median of the pairs (ms)",
+            "multi.m3vit-t.k2.shared.ms",
+            1,
+        ),
+        ("k = 2 tasks, two separate runs, median of the pairs (ms)", "multi.m3vit-t.k2.separate.ms", 1),
+        ("saving of the shared prefix, median of paired runs (%)", "multi.m3vit-t.saving.pct", 2),
+        ("the same: 95% interval of that median, low end (%)", "multi.m3vit-t.saving-low.pct", 2),
+        ("the same: 95% interval of that median, high end (%)", "multi.m3vit-t.saving-high.pct", 2),
+        ("saving the prefix's share of the work predicts (%)", "multi.m3vit-t.expected-saving.pct", 2),
         ("peak RSS, `m3rt run` semseg, whole process (MB)", "memory.m3vit-t.m3rt.mb", 1),
         ("peak RSS, `m3rt run` semseg with the f16 bundle, whole process (MB)", "memory.m3vit-t.m3rt-f16.mb", 1),
         (
