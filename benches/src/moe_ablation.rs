@@ -122,6 +122,7 @@ impl MoeLayer {
             b1: TensorData::F32(&self.b1),
             w2: TensorData::F32(&self.w2),
             b2: TensorData::F32(&self.b2),
+            after: &[],
         };
         let mut bufs = ExpertBuffers {
             gathered: &mut s.gathered,

@@ -37,6 +37,7 @@ pub use reader::Bundle;
 pub use writer::BundleWriter;
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"M3RTBNDL";
@@ -91,7 +92,7 @@ pub enum TensorData<'a> {
     F16(&'a [f16]),
 }
 
-impl TensorData<'_> {
+impl<'a> TensorData<'a> {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -111,6 +112,14 @@ impl TensorData<'_> {
             TensorData::F32(_) => Dtype::F32,
             TensorData::F16(_) => Dtype::F16,
         }
+    }
+
+    /// The bytes of elements `range` (for prefetching them), or `None` when the range is outside the tensor.
+    pub fn bytes_of(&self, range: core::ops::Range<usize>) -> Option<&'a [u8]> {
+        Some(match *self {
+            TensorData::F32(s) => bytemuck::cast_slice(s.get(range)?),
+            TensorData::F16(s) => bytemuck::cast_slice::<u16, u8>(s.get(range)?.reinterpret_cast()),
+        })
     }
 
     /// Size of the elements in bytes.

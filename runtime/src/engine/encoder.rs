@@ -94,6 +94,8 @@ pub fn run_blocks(
     let (t, d) = (u(h.tokens()), u(h.dim));
     for b in blocks.start..blocks.end.min(h.depth) {
         let key = |k| TensorKey::block(k, b);
+        // The next block's first weights: what the FFN's last product fetches meanwhile.
+        let next_qkv = TensorKey::block(K::QkvW, b + 1);
         let a = &mut w.a[..t * d];
         // Attention sub-block.
         let g = widen_all(bundle.tensor(key(K::Ln1G))?, wb.va)?;
@@ -102,29 +104,31 @@ pub fn run_blocks(
         let qkv_w = widen_all(bundle.tensor(key(K::QkvW))?, wb.w)?;
         let qkv_b = widen_all(bundle.tensor(key(K::QkvB))?, wb.va)?;
         let qkv = &mut w.qkv[..t * 3 * d];
-        gemm::linear(a, t, qkv_w, d, 3 * d, Some(qkv_b), qkv)?;
+        gemm::linear_fetching(a, t, qkv_w, d, 3 * d, Some(qkv_b), qkv, bytes(bundle, key(K::ProjW)))?;
         let att = &mut w.att[..t * d];
         attention::attention(qkv, t, d, u(h.heads), att, w.att_scratch)?;
         let proj_w = widen_all(bundle.tensor(key(K::ProjW))?, wb.w)?;
         let proj_b = widen_all(bundle.tensor(key(K::ProjB))?, wb.va)?;
-        gemm::linear(att, t, proj_w, d, d, Some(proj_b), a)?;
+        // The FFN's first weights stream in meanwhile (a MoE block's experts are known only once routed).
+        let ffn = if h.is_moe(b) { TensorKey::gate(task, b) } else { key(K::Fc1W) };
+        gemm::linear_fetching(att, t, proj_w, d, d, Some(proj_b), a, bytes(bundle, ffn))?;
         add_into(x, a);
         // FFN sub-block.
         let g = widen_all(bundle.tensor(key(K::Ln2G))?, wb.va)?;
         let beta = widen_all(bundle.tensor(key(K::Ln2B))?, wb.vb)?;
         norm::layer_norm(x, t, d, g, beta, h.ln_eps, a)?;
         if h.is_moe(b) {
-            moe_ffn(bundle, task, b, a, att, &mut w.moe, wb, counters)?;
+            moe_ffn(bundle, task, b, a, att, &mut w.moe, wb, counters, bytes(bundle, next_qkv))?;
         } else {
             let hm = u(h.mlp_hidden);
             let hidden = &mut w.moe.hidden[..t * hm];
             let w1 = widen_all(bundle.tensor(key(K::Fc1W))?, wb.w)?;
             let b1 = widen_all(bundle.tensor(key(K::Fc1B))?, wb.va)?;
-            gemm::linear(a, t, w1, d, hm, Some(b1), hidden)?;
+            gemm::linear_fetching(a, t, w1, d, hm, Some(b1), hidden, bytes(bundle, key(K::Fc2W)))?;
             activation::gelu_inplace(hidden);
             let w2 = widen_all(bundle.tensor(key(K::Fc2W))?, wb.w)?;
             let b2 = widen_all(bundle.tensor(key(K::Fc2B))?, wb.va)?;
-            gemm::linear(hidden, t, w2, hm, d, Some(b2), att)?;
+            gemm::linear_fetching(hidden, t, w2, hm, d, Some(b2), att, bytes(bundle, next_qkv))?;
         }
         add_into(x, att);
     }
@@ -143,6 +147,7 @@ fn moe_ffn(
     w: &mut MoeWork<'_>,
     wb: &mut WeightBufs<'_>,
     counters: &mut Counters,
+    after: &[u8],
 ) -> Result<()> {
     let h = bundle.hyper();
     let u = |v: u32| v as usize;
@@ -159,6 +164,7 @@ fn moe_ffn(
         b1: bundle.tensor(key(K::ExpB1))?,
         w2: bundle.tensor(key(K::ExpW2))?,
         b2: bundle.tensor(key(K::ExpB2))?,
+        after,
     };
     let mut bufs = ExpertBuffers {
         gathered: &mut *w.gathered,
@@ -169,6 +175,12 @@ fn moe_ffn(
     };
     y.fill(0.0);
     run_experts(a, d, u(h.expert_hidden), e, &weights, &queues, &mut bufs, y, b as usize, counters)
+}
+
+/// The bytes of tensor `key`, for fetching them ahead (none when the model has no such tensor, such as
+/// the block after the last).
+fn bytes<'b>(bundle: &Bundle<'b>, key: TensorKey) -> &'b [u8] {
+    bundle.tensor(key).ok().and_then(|t| t.bytes_of(0..t.len())).unwrap_or(&[])
 }
 
 /// `x += y`, element by element.

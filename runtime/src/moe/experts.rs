@@ -18,6 +18,8 @@ pub struct ExpertWeights<'b> {
     pub w2: TensorData<'b>,
     /// fc2 biases `[E, D]`.
     pub b2: TensorData<'b>,
+    /// The weights read after the last expert (fetched while it computes).
+    pub after: &'b [u8],
 }
 
 /// Scratch regions the expert loop works in.
@@ -65,15 +67,23 @@ pub fn run_experts(
                 None => return Err(crate::Error::Inconsistent { what: "queued token out of range" }),
             }
         }
+        // While one matrix computes, the next one streams in: this expert's fc2, then the next picked
+        // expert's fc1 (or what follows the experts).
+        let fc2 = weights.w2.bytes_of(e * dh * d..(e + 1) * dh * d).unwrap_or(&[]);
+        let next = (e + 1..experts).find(|&x| !queues.queue(x).0.is_empty());
+        let after = match next {
+            Some(x) => weights.w1.bytes_of(x * d * dh..(x + 1) * d * dh).unwrap_or(&[]),
+            None => weights.after,
+        };
         let w1 = widen(weights.w1, e * d * dh..(e + 1) * d * dh, bufs.wbuf)?;
         let b1 = widen(weights.b1, e * dh..(e + 1) * dh, bufs.vbuf)?;
         let hidden = &mut bufs.hidden[..n * dh];
-        gemm::linear(&bufs.gathered[..n * d], n, w1, d, dh, Some(b1), hidden)?;
+        gemm::linear_fetching(&bufs.gathered[..n * d], n, w1, d, dh, Some(b1), hidden, fc2)?;
         activation::gelu_inplace(hidden);
         let w2 = widen(weights.w2, e * dh * d..(e + 1) * dh * d, bufs.wbuf)?;
         let b2 = widen(weights.b2, e * d..(e + 1) * d, bufs.vbuf)?;
         let out = &mut bufs.out[..n * d];
-        gemm::linear(hidden, n, w2, dh, d, Some(b2), out)?;
+        gemm::linear_fetching(hidden, n, w2, dh, d, Some(b2), out, after)?;
         // Scatter-add, weighted by each token's gate probability.
         for ((row, &tok), &p) in out.chunks_exact(d).zip(tokens).zip(probs) {
             let t = tok as usize;

@@ -48,13 +48,42 @@ pub const fn panel_index(m: usize, k: usize, i: usize, p: usize) -> usize {
     p0 * m.div_ceil(MR) * MR + (i / MR) * MR * kc + (p - p0) * MR + i % MR
 }
 
+/// The bytes a product fetches into the cache while it computes (the weights its caller reads next), as
+/// addresses: a share of the lines per micro-kernel call, spread over that call's K loop. A prefetch never
+/// faults, so the addresses are only ever hints.
+struct Ahead {
+    /// Address of the next line to fetch.
+    next: usize,
+    /// One past the last byte.
+    end: usize,
+    /// Lines per micro-kernel call, so the whole region is fetched by the product's end.
+    per_call: usize,
+}
+
+impl Ahead {
+    /// Spreads `region` over `calls` micro-kernel calls.
+    fn new(region: &[u8], calls: usize) -> Self {
+        let next = region.as_ptr() as usize;
+        Self { next, end: next + region.len(), per_call: region.len().div_ceil(64).div_ceil(calls.max(1)) }
+    }
+
+    /// The first address of one call's share and the distance in K steps between two of its prefetches
+    /// (`usize::MAX` when nothing is left).
+    fn take(&mut self, kc: usize) -> (usize, usize) {
+        let lines = self.per_call.min(self.end.saturating_sub(self.next).div_ceil(64)).min(kc);
+        let first = self.next;
+        self.next += lines * 64;
+        (first, kc.checked_div(lines).map_or(usize::MAX, |every| every.max(1)))
+    }
+}
+
 /// `c = alpha·a·b + beta·c` on views already checked to lie inside their slices and to match in shape
 /// (`b` is `va.cols × vc.cols`).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &mut [f32], vc: View) {
+pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &mut [f32], vc: View, ahead: &[u8]) {
     let (m, k) = match a {
         SourceA::Matrix(_, va) => (va.rows, va.cols),
         SourceA::Panels(_, rows, cols) => (rows, cols),
@@ -66,6 +95,7 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &m
         super::blocked::scale_c(beta, c, vc);
     }
     let (mut ap, mut bp) = (Lazy::<{ MC * KC }>::new(), Lazy::<{ KC * NC }>::new());
+    let mut ahead = Ahead::new(ahead, k.div_ceil(KC) * m.div_ceil(MR) * n.div_ceil(NR));
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         let store = if overwrite && p0 == 0 { Store::Overwrite } else { Store::Add };
@@ -99,7 +129,7 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &m
                     }
                 };
                 // Safety: forwarded from this function's contract.
-                unsafe { macro_block(alpha, store, a_block, &panels, kc, c, vc, (i0, j0), (mc, nc)) };
+                unsafe { macro_block(alpha, store, a_block, &panels, kc, c, vc, (i0, j0), (mc, nc), &mut ahead) };
             }
         }
     }
@@ -153,6 +183,7 @@ unsafe fn macro_block(
     vc: View,
     (i0, j0): (usize, usize),
     (mc, nc): (usize, usize),
+    ahead: &mut Ahead,
 ) {
     let mut tile = [0f32; MR * NR];
     for (strip, jr) in (0..nc).step_by(NR).enumerate() {
@@ -166,10 +197,10 @@ unsafe fn macro_block(
                 let at = row0 * vc.rs + col0;
                 // Safety: the view lies inside `c` (checked by the public entry points); rows row0..row0+mr,
                 // columns col0..col0+16 are inside it, contiguous along a row (cs == 1).
-                unsafe { kernel(apanel, bpanel, bs, alpha, store, c.as_mut_ptr().add(at), vc.rs, mr) };
+                unsafe { kernel(apanel, bpanel, bs, alpha, store, c.as_mut_ptr().add(at), vc.rs, mr, ahead) };
             } else {
                 // Safety: `tile` holds MR rows of NR contiguous floats.
-                unsafe { kernel(apanel, bpanel, bs, 1.0, Store::Overwrite, tile.as_mut_ptr(), NR, MR) };
+                unsafe { kernel(apanel, bpanel, bs, 1.0, Store::Overwrite, tile.as_mut_ptr(), NR, MR, ahead) };
                 for (r, row) in tile.chunks_exact(NR).take(mr).enumerate() {
                     for (j, v) in row.iter().take(nr).enumerate() {
                         let dst = &mut c[(row0 + r) * vc.rs + (col0 + j) * vc.cs];
@@ -251,7 +282,17 @@ fn pack_a(a: &[f32], va: View, i0: usize, mc: usize, p0: usize, kc: usize, ap: &
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, store: Store, c: *mut f32, rs: usize, rows: usize) {
+unsafe fn kernel(
+    a: &[f32],
+    b: &[f32],
+    bs: usize,
+    alpha: f32,
+    store: Store,
+    c: *mut f32,
+    rs: usize,
+    rows: usize,
+    ahead: &mut Ahead,
+) {
     let kc = a.len() / MR;
     if kc == 0 {
         return;
@@ -268,7 +309,16 @@ unsafe fn kernel(a: &[f32], b: &[f32], bs: usize, alpha: f32, store: Store, c: *
         }
     }
     let mut acc: [__m256; 2 * MR] = [_mm256_setzero_ps(); 2 * MR];
+    // This call's share of the lines fetched ahead, one every `every` K steps.
+    let (mut line, every) = ahead.take(kc);
+    let mut countdown = every;
     for p in 0..kc {
+        countdown -= 1;
+        if countdown == 0 {
+            countdown = every;
+            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            line += 64;
+        }
         // Safety: p < kc, so the 16 floats at bp + p·bs and the 6 at ap + 6p are inside `b` and `a`.
         unsafe {
             let b0 = _mm256_loadu_ps(bp.add(p * bs));

@@ -36,6 +36,26 @@ pub fn matmul(
     ldc: usize,
     accumulate: bool,
 ) -> Result<()> {
+    matmul_fetching(m, k, n, a, lda, b, ldb, c, ldc, accumulate, &[])
+}
+
+/// [`matmul`] that meanwhile fetches `next` into the cache (the weights the caller reads next, so they
+/// stream in from memory while this product computes instead of stalling the next one). Only the AVX2
+/// build fetches; the result is the same either way.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fetching(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    next: &[u8],
+) -> Result<()> {
     fits("matmul a", a.len(), m, k, lda)?;
     fits("matmul b", b.len(), k, n, ldb)?;
     fits("matmul c", c.len(), m, n, ldc)?;
@@ -54,7 +74,7 @@ pub fn matmul(
     let va = View { rows: m, cols: k, rs: lda, cs: 1 };
     let vb = View { rows: k, cols: n, rs: ldb, cs: 1 };
     let vc = View { rows: m, cols: n, rs: ldc, cs: 1 };
-    gemm_strided(1.0, a, va, b, vb, beta, c, vc)?;
+    dispatch(1.0, a, va, b, vb, beta, c, vc, next);
     Ok(())
 }
 
@@ -109,7 +129,7 @@ pub fn gemm_strided(
     if vc.rows == 0 || vc.cols == 0 {
         return Ok(());
     }
-    dispatch(alpha, a, va, b, vb, beta, c, vc);
+    dispatch(alpha, a, va, b, vb, beta, c, vc, &[]);
     Ok(())
 }
 
@@ -129,21 +149,23 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
         let va = View { rows: cout, cols: kk, rs: kk, cs: 1 };
         let vc = View { rows: cout, cols: n, rs: n, cs: 1 };
         // Safety: AVX2 and FMA were detected on this CPU just above.
-        unsafe { avx2::gemm(1.0, avx2::SourceA::Matrix(weight, va), src, 1.0, out, vc) };
+        unsafe { avx2::gemm(1.0, avx2::SourceA::Matrix(weight, va), src, 1.0, out, vc, &[]) };
         return Ok(true);
     }
     Ok(false)
 }
 
-/// Runs the best GEMM build this CPU supports on checked views.
+/// Runs the best GEMM build this CPU supports on checked views (the AVX2 one fetching `next` meanwhile).
 #[allow(clippy::too_many_arguments)]
-fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View) {
+fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View, next: &[u8]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
+        let b = source::MatrixB { data: b, view: vb };
         // Safety: AVX2 and FMA were detected on this CPU just above.
-        unsafe { avx2::gemm(alpha, avx2::SourceA::Matrix(a, va), &source::MatrixB { data: b, view: vb }, beta, c, vc) };
+        unsafe { avx2::gemm(alpha, avx2::SourceA::Matrix(a, va), &b, beta, c, vc, next) };
         return;
     }
+    let _ = next;
     blocked::gemm::<blocked::Plain>(alpha, a, va, b, vb, beta, c, vc);
 }
 
@@ -187,6 +209,21 @@ pub fn linear(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) -> Result<()> {
+    linear_fetching(x, t, w, in_, out, bias, y, &[])
+}
+
+/// [`linear`] that meanwhile fetches `next` into the cache (see [`matmul_fetching`]).
+#[allow(clippy::too_many_arguments)]
+pub fn linear_fetching(
+    x: &[f32],
+    t: usize,
+    w: &[f32],
+    in_: usize,
+    out: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    next: &[u8],
+) -> Result<()> {
     fits("linear x", x.len(), t, in_, in_)?;
     fits("linear w", w.len(), in_, out, out)?;
     need("linear y", y.len(), t * out)?;
@@ -202,7 +239,7 @@ pub fn linear(
         }
         None => false,
     };
-    matmul(t, in_, out, x, in_, w, out, y, out, accumulate)
+    matmul_fetching(t, in_, out, x, in_, w, out, y, out, accumulate, next)
 }
 
 /// The reference of [`linear`].
@@ -281,6 +318,23 @@ mod tests {
             assert_close(&fast, &slow, 1e-5);
         }
     );
+
+    #[test]
+    fn fetching_ahead_changes_nothing() {
+        // The region fetched meanwhile (larger than the product, smaller, empty) never changes a bit.
+        let (t, i, o) = (37, 70, 90);
+        let x: Vec<f32> = (0..t * i).map(|v| ((v * 31 % 17) as f32 - 8.0) / 7.0).collect();
+        let w: Vec<f32> = (0..i * o).map(|v| ((v * 13 % 23) as f32 - 11.0) / 9.0).collect();
+        let bias: Vec<f32> = (0..o).map(|v| v as f32 / 10.0).collect();
+        let mut plain = vec![0.0; t * o];
+        linear(&x, t, &w, i, o, Some(&bias), &mut plain).unwrap();
+        let big = vec![1u8; 1 << 20];
+        for next in [&big[..], &big[..100], &[]] {
+            let mut fetched = vec![f32::NAN; t * o];
+            linear_fetching(&x, t, &w, i, o, Some(&bias), &mut fetched, next).unwrap();
+            assert_eq!(plain, fetched);
+        }
+    }
 
     #[test]
     fn transposed_views_match_reference() {

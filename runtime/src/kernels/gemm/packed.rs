@@ -94,7 +94,7 @@ pub fn matmul_packed(
         let b = super::source::MatrixB { data: b, view: vb };
         // Safety: `panels` is only set by `for_this_cpu` after AVX2 and FMA were detected on this CPU; the
         // views were checked just above and A holds `packed_len` ≥ the panels' floats.
-        unsafe { super::avx2::gemm(1.0, super::avx2::SourceA::Panels(a, m, k), &b, beta, c, vc) };
+        unsafe { super::avx2::gemm(1.0, super::avx2::SourceA::Panels(a, m, k), &b, beta, c, vc, &[]) };
         return Ok(());
     }
     super::matmul(m, k, n, a, k, b, ldb, c, ldc, accumulate)
