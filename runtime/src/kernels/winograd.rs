@@ -355,6 +355,17 @@ fn filters<P: Points>(weight: &[f32], g: &Geom, layout: PackedLayout, u: &mut [f
             let at = layout.index(co0, ci0);
             for xi in 0..36 {
                 let run = &mut u[xi * plen + at..][..lanes * group];
+                if let (Ok(run), L, MAX_INTERLEAVE) =
+                    (<&mut [f32; L * MAX_INTERLEAVE]>::try_from(&mut *run), lanes, rows)
+                {
+                    // The common case, with constant shapes so it compiles to straight-line moves.
+                    for (l, lane) in run.chunks_exact_mut(MAX_INTERLEAVE).enumerate() {
+                        for (slot, out) in lane.iter_mut().zip(&done) {
+                            *slot = out[xi].0[l];
+                        }
+                    }
+                    continue;
+                }
                 for (l, lane) in run.chunks_exact_mut(group).enumerate() {
                     for (slot, out) in lane.iter_mut().zip(&done[..rows]) {
                         *slot = out[xi].0[l];
