@@ -16,7 +16,7 @@ use m3rt_benches::{bundle, golden_input, model_dir};
 use m3rt_cli::convert::Precision;
 
 /// Timed pairs (each a shared and a separate run of every task); two warm-up pairs come first.
-const PAIRS: usize = 40;
+const PAIRS: usize = 80;
 
 /// Milliseconds `f` takes once.
 fn time_ms(f: &mut dyn FnMut()) -> f64 {
