@@ -4,10 +4,13 @@
 //! front to back), then each block of up to `MC` rows of A into `MR`-row micro-panels; every B micro-panel
 //! (L1-resident) is swept by every A micro-panel (L2-resident). The micro-kernel keeps a `6 × 16` tile of C
 //! in twelve ymm registers and issues two FMAs per broadcast A element. The packing buffers are fixed arrays
-//! on the stack (about 390 KiB, initialised only as far as used), so nothing is allocated. A left-hand matrix used by many products (constant
-//! filters) can be packed once ahead of time in this build's layout ([`panel_index`]) and read as it lies.
-//! With `beta = 0` the first K slice stores its tiles instead of adding them to C, so C is never cleared
-//! first.
+//! on the stack (about 390 KiB, initialised only as far as used), so nothing is allocated.
+//!
+//! Three refinements: a left-hand matrix used by many products (constant filters) can be packed once ahead
+//! of time in this build's layout ([`panel_index`]) and read as it lies; with `beta = 0` the first K slice
+//! stores its tiles instead of adding them to C, so C is never cleared first; and a product can fetch the
+//! bytes its caller reads next (the next weight matrix) into the cache, a share of the lines per
+//! micro-kernel call spread over its K loop, so weights stream in from memory while it computes.
 
 use core::arch::x86_64::{
     __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
