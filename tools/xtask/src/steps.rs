@@ -57,6 +57,31 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
+/// Free space, in GiB, of the file system holding `path` (from `df -Pk`); `None` if `df` cannot tell.
+pub fn free_gib(path: &std::path::Path) -> Option<f64> {
+    let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib: f64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
+}
+
+/// Prints the free space beside the target folder, with a warning when it is below what a fresh CI run
+/// writes (about 4 GiB): a full disk shows up later as a linker crash (`signal 7 [Bus error]`).
+pub fn report_free_space(when: &str) {
+    const NEEDED_GIB: f64 = 5.0;
+    let dir = target_dir();
+    let probe = if dir.exists() { dir } else { root() };
+    match free_gib(&probe) {
+        Some(gib) if gib < NEEDED_GIB => println!(
+            "warning: only {gib:.1} GiB free at {} {when}; a fresh CI run needs about {NEEDED_GIB:.0} GiB \
+             (a full disk makes the linker die with a bus error)",
+            probe.display()
+        ),
+        Some(gib) => println!("disk: {gib:.1} GiB free at {} {when}", probe.display()),
+        None => println!("disk: free space at {} unknown (df failed)", probe.display()),
+    }
+}
+
 /// Installs the embedded targets and the Linux board's (idempotent).
 pub fn targets() -> Result<()> {
     let mut cmd = Command::new("rustup");
