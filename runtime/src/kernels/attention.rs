@@ -45,13 +45,13 @@ pub fn attention(qkv: &[f32], t: usize, d: usize, heads: usize, out: &mut [f32],
         while i0 < t {
             let rows = band.min(t - i0);
             let scores = &mut scratch[..rows * t];
-            let vq = View { rows, cols: hd, rs: 3 * d, cs: 1 };
+            let vq = View::row_major(rows, hd, 3 * d);
             let vkt = View { rows: hd, cols: t, rs: 1, cs: 3 * d };
-            let vs = View { rows, cols: t, rs: t, cs: 1 };
+            let vs = View::row_major(rows, t, t);
             gemm_strided(scale, &qkv[i0 * 3 * d + h * hd..], vq, k, vkt, 0.0, scores, vs)?;
             softmax_rows_inplace(scores, rows, t)?;
-            let vv = View { rows: t, cols: hd, rs: 3 * d, cs: 1 };
-            let vo = View { rows, cols: hd, rs: d, cs: 1 };
+            let vv = View::row_major(t, hd, 3 * d);
+            let vo = View::row_major(rows, hd, d);
             gemm_strided(1.0, scores, vs, v, vv, 0.0, &mut out[i0 * d + h * hd..], vo)?;
             i0 += rows;
         }

@@ -86,9 +86,9 @@ pub fn patch_embed(
         }
         // out rows of this band += patches · weightᵀ: the weight read with swapped strides.
         let np = rows * gw;
-        let va = View { rows: np, cols: kk, rs: kk, cs: 1 };
+        let va = View::row_major(np, kk, kk);
         let vb = View { rows: kk, cols: d, rs: 1, cs: kk };
-        let vc = View { rows: np, cols: d, rs: d, cs: 1 };
+        let vc = View::row_major(np, d, d);
         gemm_strided(1.0, &scratch[..np * kk], va, weight, vb, 1.0, &mut out[py0 * gw * d..], vc)?;
         py0 += rows;
     }

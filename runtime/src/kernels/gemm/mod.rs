@@ -71,9 +71,9 @@ pub fn matmul_fetching(
         return Ok(());
     }
     let beta = if accumulate { 1.0 } else { 0.0 };
-    let va = View { rows: m, cols: k, rs: lda, cs: 1 };
-    let vb = View { rows: k, cols: n, rs: ldb, cs: 1 };
-    let vc = View { rows: m, cols: n, rs: ldc, cs: 1 };
+    let va = View::row_major(m, k, lda);
+    let vb = View::row_major(k, n, ldb);
+    let vc = View::row_major(m, n, ldc);
     dispatch(1.0, a, va, b, vb, beta, c, vc, next);
     Ok(())
 }
@@ -92,6 +92,11 @@ pub struct View {
 }
 
 impl View {
+    /// A row-major `rows × cols` view with row stride `rs` (consecutive columns adjacent).
+    pub const fn row_major(rows: usize, cols: usize, rs: usize) -> View {
+        View { rows, cols, rs, cs: 1 }
+    }
+
     /// Elements a slice must hold for every addressed element to be inside it.
     fn extent(&self) -> usize {
         if self.rows == 0 || self.cols == 0 {
@@ -146,8 +151,8 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
-        let va = View { rows: cout, cols: kk, rs: kk, cs: 1 };
-        let vc = View { rows: cout, cols: n, rs: n, cs: 1 };
+        let va = View::row_major(cout, kk, kk);
+        let vc = View::row_major(cout, n, n);
         // Safety: AVX2 and FMA were detected on this CPU just above.
         unsafe { avx2::gemm(1.0, avx2::SourceA::Matrix(weight, va), src, 1.0, out, vc, &[]) };
         return Ok(true);

@@ -88,8 +88,8 @@ pub fn matmul_packed(
     if layout.panels && m > 0 && n > 0 && k > 0 {
         super::fits("matmul b", b.len(), k, n, ldb)?;
         super::fits("matmul c", c.len(), m, n, ldc)?;
-        let vb = super::View { rows: k, cols: n, rs: ldb, cs: 1 };
-        let vc = super::View { rows: m, cols: n, rs: ldc, cs: 1 };
+        let vb = super::View::row_major(k, n, ldb);
+        let vc = super::View::row_major(m, n, ldc);
         let beta = if accumulate { 1.0 } else { 0.0 };
         let b = super::source::MatrixB { data: b, view: vb };
         // Safety: `panels` is only set by `for_this_cpu` after AVX2 and FMA were detected on this CPU; the
