@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod fixed;
 pub mod kernels;
 pub mod model;
 pub mod moe;

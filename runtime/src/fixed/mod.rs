@@ -1,0 +1,8 @@
+//! Fixed-point arithmetic and the fixed-point engine: the golden model of the FPGA accelerator IP in
+//! `hls/`, bit for bit (see `docs/fixed-point.md`).
+//!
+//! - [`ap`]: values with the exact semantics of Vitis HLS `ap_fixed` / `ap_ufixed` (AP_TRN, AP_WRAP).
+
+pub mod ap;
+
+pub use ap::{Format, Fx};
