@@ -6,3 +6,9 @@
 pub mod ap;
 
 pub use ap::{Format, Fx};
+pub mod int;
+pub mod profile;
+pub mod quant;
+pub mod tables;
+
+pub use profile::{Profile, ValueClass, WeightMode};
