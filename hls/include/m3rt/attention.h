@@ -7,6 +7,7 @@
 
 #include "memory.h"
 #include "softmax.h"
+#include "trace.h"
 
 namespace m3rt {
 
@@ -104,6 +105,7 @@ ATT_VALUES:  // pass 2: sum_j prob(j) * v_j
       }
     }
   }
+  M3RT_COUNT_MACS(2 * (uint64_t)nq * T * hd);
 ATT_STORE:
   for (uint32_t q = 0; q < nq; q++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = M3RT_ATT_QUERIES

@@ -13,6 +13,7 @@
 
 #include "gelu.h"
 #include "linear_load.h"
+#include "trace.h"
 
 namespace m3rt {
 
@@ -79,6 +80,7 @@ LIN_LINES:
           }
         }
         const uint32_t jn = p.np - g * TC < (uint32_t)TC ? p.np - g * TC : (uint32_t)TC;
+        M3RT_COUNT_MACS((uint64_t)nr * jn * k);
       LIN_OUT_ROWS:
         for (uint32_t r = 0; r < nr; r++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = M3RT_TILE_ROWS

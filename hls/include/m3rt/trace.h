@@ -33,11 +33,19 @@ inline void trace(const int32_t *data, uint64_t off, uint64_t count, const char 
   hook(name, data + off, count);
 }
 
+// Multiply-accumulates of useful work done (C-simulation speed reports).
+inline uint64_t &mac_count() {
+  static uint64_t n = 0;
+  return n;
+}
+
 }  // namespace m3rt
 
 #define M3RT_TRACE(...) ::m3rt::trace(__VA_ARGS__)
+#define M3RT_COUNT_MACS(n) (::m3rt::mac_count() += (n))
 #else
 #define M3RT_TRACE(...) ((void)0)
+#define M3RT_COUNT_MACS(n) ((void)0)
 #endif
 
 #endif
