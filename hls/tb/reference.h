@@ -73,7 +73,7 @@ Vec linear(const Model &m, const Vec &a, size_t rows, size_t K, size_t N, uint64
         acc = w_add(acc, shl(b, FA + frac - bias_frac));
         y[t * N + n] = to_act(sar(acc, frac));
       } else {
-        unsigned s = (scale[n] >> 16) & 0xff;
+        unsigned s = (scale[n] >> 16) & 0x3f;
         __int128 p = (__int128)acc * (int64_t)(scale[n] & 0xffff);
         int64_t u = (int64_t)(uint64_t)(p >> s);  // low 64 bits of the 128-bit shift
         y[t * N + n] = to_act(w_add(u, shl(b, FA - bias_frac)));
@@ -136,7 +136,7 @@ inline void softmax_state(const std::vector<int64_t> &v, int64_t &mx, int64_t &i
       s = w_add(s, exp_neg(w_sub(v[j], mx)));
     }
   }
-  inv = floor_div((int64_t)1 << 60, s);
+  inv = floor_div((int64_t)1 << 60, std::max<int64_t>(s, 1));
 }
 
 inline int64_t prob(int64_t v, int64_t mx, int64_t inv) { return sar(w_mul(exp_neg(w_sub(v, mx)), inv), 60 - FA); }

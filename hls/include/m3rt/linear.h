@@ -20,8 +20,7 @@ namespace m3rt {
 // The quantized output of one accumulator (before the activation).
 static inline int32_t linear_out(int64_t acc, int64_t bias, uint32_t scale, int frac) {
   if (!INT8_WEIGHTS) return to_act(sar(w_add(acc, bias), (unsigned)frac));
-  unsigned s = (scale >> 16) & 0xff;
-  if (s > 63) s = 63;
+  const unsigned s = (scale >> 16) & 0x3f;  // a valid scale word has s <= 63
   return to_act(w_add(mul_shift_u16(acc, scale & 0xffff, s), bias));
 }
 

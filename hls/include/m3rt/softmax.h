@@ -14,6 +14,7 @@ static const int64_t ONE30 = (int64_t)1 << 30;
 // exp(x) for x <= 0 at F = Fa; the result at F = 30 (2^30 = 1).
 static inline int64_t exp_neg(int64_t x) {
   if (x <= -((int64_t)32 << FA)) return 0;
+  if (x > 0) x = 0;
   int64_t t = sar(w_mul(x, M3RT_LOG2E), 30);  // x * log2(e), F = Fa, t <= 0
   int64_t ip = sar(t, FA);                    // integer part, <= 0
   int64_t fp = w_sub(t, shl(ip, FA));         // 0 <= fp < 2^Fa
@@ -48,7 +49,8 @@ struct OnlineSoftmax {
       s = w_add(s, exp_neg(w_sub(v, m)));
     }
   }
-  void finish() { inv = floor_div((int64_t)1 << 60, s); }
+  // A sum that wrapped to <= 0 counts as 1 (the golden model's reading; see DESIGN.md).
+  void finish() { inv = floor_div((int64_t)1 << 60, s > 1 ? s : 1); }
   // prob(j) at F = Fa for a value v of the sequence.
   int64_t prob(int64_t v) const { return sar(w_mul(exp_neg(w_sub(v, m)), inv), 60 - FA); }
 };
