@@ -32,7 +32,7 @@ static void run_model(const ModelInfo &m, const int16_t *wq16, const int8_t *wq8
   pe.tokens = m.tokens;
   for (int c = 0; c < 3; c++) {
     pe.mean[c] = m.mean[c];
-    pe.invstd[c] = m.invstd[c];
+    pe.inv_std[c] = m.inv_std[c];
   }
   pe.weight = m.tensor[desc::T_PATCH_W];
   pe.bias = m.tensor[desc::T_PATCH_B];

@@ -12,6 +12,7 @@
 #pragma GCC diagnostic pop
 
 #include "m3rt/head.h"
+#include "m3rt/model_desc.h"
 #include "m3rt/moe.h"
 
 using namespace m3rt;
@@ -213,6 +214,43 @@ static void test_router() {
   check("route k=3 prob", prob[2], all[3]);
 }
 
+static void test_status() {
+  // A descriptor of a micro model (32x64 image, P = 16: 9 tokens, D = 64, 4 blocks, light head, C = 3) and
+  // one change per status code.
+  uint32_t d[35 + 4 + 12 * 4] = {0}, gates[2] = {0, 0}, head[7] = {3, 0, 0, 0, 0, 0, 0};
+  d[0] = 0x5049334D;
+  d[1] = 1 | 1 << 16;
+  d[2] = M3RT_WEIGHT_MODE;
+  const int fmt[6][2] = {{M3RT_ACT_W, M3RT_ACT_I},   {M3RT_WEIGHT_W, M3RT_WEIGHT_I}, {M3RT_PATCH_W, M3RT_PATCH_I},
+                         {M3RT_BIAS_W, M3RT_BIAS_I}, {M3RT_ABIAS_W, M3RT_ABIAS_I},   {M3RT_PIXEL_W, M3RT_PIXEL_I}};
+  for (int i = 0; i < 6; i++) d[3 + i] = format_word(fmt[i][0], fmt[i][1]);
+  const uint32_t hyper[12] = {32, 64, 16, 64, 4, 2, 256, 4, 2, 128, 1, 32};
+  for (int i = 0; i < 12; i++) d[9 + i] = hyper[i];
+  d[21] = 0xA;
+  d[23] = 9;
+  d[24] = 3;
+  d[34] = 4 + 12 * 4;
+  ModelInfo m;
+  // Work: 8TD + T * 256 + 4Tk + (E + 1) + 2M with M = max(64, 32) * 2 * 4 = 512: 4608 + 2304 + 72 + 5 + 1024.
+  const uint32_t need = 8013;
+  check("status ok", read_model(d, gates, head, need, m), STATUS_OK);
+  check("work formula", work_layout(m).total, need);
+  check("status work", read_model(d, gates, head, need - 1, m), STATUS_WORK_TOO_SMALL);
+  d[0] ^= 1;
+  check("status magic", read_model(d, gates, head, need, m), STATUS_BAD_MAGIC);
+  d[0] ^= 1;
+  d[3] ^= 1;
+  check("status profile", read_model(d, gates, head, need, m), STATUS_PROFILE);
+  d[3] ^= 1;
+  d[12] = 2 * M3RT_MAX_DIM;
+  check("status too large", read_model(d, gates, head, need, m), STATUS_TOO_LARGE);
+  d[12] = 63;  // not a multiple of the 2 heads
+  check("status unsupported", read_model(d, gates, head, need, m), STATUS_UNSUPPORTED);
+  d[12] = 64;
+  d[11] = 8;  // light head over 8-pixel patches is fine, but the token count no longer matches
+  check("status tokens", read_model(d, gates, head, need, m), STATUS_UNSUPPORTED);
+}
+
 int main() {
   test_helpers();
   test_gelu();
@@ -221,6 +259,7 @@ int main() {
   test_linear();
   test_resize();
   test_router();
+  test_status();
   printf("unit tests (weight mode %d): %s\n", WEIGHT_MODE, failures ? "FAILED" : "PASSED");
   return failures ? 1 : 0;
 }

@@ -17,7 +17,7 @@ struct AttentionConfig {
   uint32_t heads;     // H (head_dim = D / H)
   uint64_t qkv;       // word offset of the [T, 3D] qkv output (q, k, v column blocks, heads inside)
   uint64_t dst;       // word offset of the [T, D] output
-  int64_t att_scale;  // ATT_SCALE at F = 16
+  int64_t scale;      // ATT_SCALE at F = 16
 };
 
 static const int TQ = M3RT_ATT_QUERIES;
@@ -67,7 +67,7 @@ ATT_KEYS:  // pass 1: scores and their online softmax
     for (uint32_t q = 0; q < nq; q++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = M3RT_ATT_QUERIES
 #pragma HLS UNROLL
-      int32_t s = to_act(sar(w_mul(sar((int64_t)dot[q], FA), cfg.att_scale), 16));
+      int32_t s = to_act(sar(w_mul(sar((int64_t)dot[q], FA), cfg.scale), 16));
       score[q][j] = s;
       if (j == 0)
         sm[q].start(s);

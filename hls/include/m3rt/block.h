@@ -104,7 +104,7 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
   ac.heads = m.heads;
   ac.qkv = l.qkv;
   ac.dst = l.g;
-  ac.att_scale = m.att_scale;
+  ac.scale = m.att_scale;
   attention(ac, work);
   M3RT_TRACE(work, l.g, TD, "b%u.attn", b);
   linear(rows_linear(block_weights(m, b, M_PROJ), T, l.g, l.y, ACT_NONE),

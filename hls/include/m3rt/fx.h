@@ -101,8 +101,8 @@ static inline int64_t mul_shift_u16(int64_t acc, uint32_t m, unsigned s) {
 static inline int64_t align_up(int64_t v, int from_f, int to_f) { return shl(v, (unsigned)(to_f - from_f)); }
 
 // A pixel of the patch embedding normalised: wrap_Wa((((p << (Fa - Fp)) - MEAN_c) * INVSTD_c) >> 16).
-static inline int32_t normalize_pixel(uint8_t p, int32_t mean, int32_t invstd) {
-  return to_act(sar(w_mul(w_sub(shl(p, FA - FP), mean), invstd), 16));
+static inline int32_t normalize_pixel(uint8_t p, int32_t mean, int32_t inv_std) {
+  return to_act(sar(w_mul(w_sub(shl(p, FA - FP), mean), inv_std), 16));
 }
 
 }  // namespace m3rt

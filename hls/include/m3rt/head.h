@@ -50,6 +50,33 @@ static inline WeightRef head_conv_weights(const HeadConfig &h, uint32_t j) {
   return w;
 }
 
+// One convolution of the head (3x3 with padding 1, or 1x1) on the linear unit: rows are the map's
+// pixels, each gathering its k * k * cin inputs; outputs go to the [cout, h, w] map at dst.
+struct ConvConfig {
+  uint32_t cin, cout;  // channels
+  uint32_t h, w;       // map size (kept: padding k / 2)
+  uint32_t k;          // kernel side, 3 or 1
+  bool relu;           // a ReLU follows
+  uint64_t src, dst;   // word offsets of the input and output maps in work
+};
+
+static inline void conv(const ConvConfig &cc, const WeightRef &w, const WeightRef &next, LinearState &ls,
+                        const int16_t *wq16, const int8_t *wq8, int32_t *work, RunStats &st) {
+  LinearConfig lc = LinearConfig();
+  lc.w = w;
+  lc.rows = cc.h * cc.w;
+  lc.cols_in = cc.cin * cc.k * cc.k;
+  lc.cols_out = cc.cout;
+  lc.src = cc.k == 3 ? SRC_CONV3 : SRC_CONV1;
+  lc.src_off = cc.src;
+  lc.map_h = cc.h;
+  lc.map_w = cc.w;
+  lc.sink = SINK_MAP;
+  lc.act = cc.relu ? ACT_RELU : ACT_NONE;
+  lc.dst_off = cc.dst;
+  linear(lc, next, ls, wq16, wq8, 0, work, st);
+}
+
 static inline void head(const HeadConfig &h, uint32_t tokens, LinearState &ls, const int16_t *wq16,
                         const int8_t *wq8, int32_t *work, int32_t *output, RunStats &st) {
   const uint32_t n = tokens - 1, convs = head_convs(h), last = convs - 1;
@@ -70,33 +97,31 @@ static inline void head(const HeadConfig &h, uint32_t tokens, LinearState &ls, c
 HEAD_CONVS:
   for (uint32_t j = 0; j < convs; j++) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 5
-    LinearConfig lc = LinearConfig();
-    lc.w = head_conv_weights(h, j);
-    lc.rows = mh * mw;
-    lc.cols_in = lc.w.k;
-    lc.cols_out = lc.w.n;
-    lc.src = j == last ? SRC_CONV1 : SRC_CONV3;
-    lc.src_off = cur;
-    lc.map_h = mh;
-    lc.map_w = mw;
-    lc.sink = SINK_MAP;
-    lc.act = j == last ? ACT_NONE : ACT_RELU;
-    lc.dst_off = other;
-    linear(lc, j < last ? head_conv_weights(h, j + 1) : no_weights(), ls, wq16, wq8, 0, work, st);
-    M3RT_TRACE(work, other, (uint64_t)lc.w.n * mh * mw, "head.conv%u", j);
+    const WeightRef w = head_conv_weights(h, j);
+    ConvConfig cc;
+    cc.cin = j == 0 ? h.dim : h.width;
+    cc.cout = w.n;
+    cc.h = mh;
+    cc.w = mw;
+    cc.k = j == last ? 1 : 3;
+    cc.relu = j != last;
+    cc.src = cur;
+    cc.dst = other;
+    conv(cc, w, j < last ? head_conv_weights(h, j + 1) : no_weights(), ls, wq16, wq8, work, st);
+    M3RT_TRACE(work, other, (uint64_t)cc.cout * mh * mw, "head.conv%u", j);
     uint64_t t = cur;
     cur = other;
     other = t;
     if (h.kind == HEAD_PUP && j < 3) {
       ResizeConfig rc;
-      rc.channels = lc.w.n;
+      rc.channels = cc.cout;
       rc.h_in = mh;
       rc.w_in = mw;
       rc.factor = 2;
       resize(rc, work, cur, work, other);
       mh *= 2;
       mw *= 2;
-      M3RT_TRACE(work, other, (uint64_t)lc.w.n * mh * mw, "head.up%u", j);
+      M3RT_TRACE(work, other, (uint64_t)cc.cout * mh * mw, "head.up%u", j);
       t = cur;
       cur = other;
       other = t;

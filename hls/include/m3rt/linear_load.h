@@ -116,7 +116,7 @@ static inline void load_a_tile(const LinearConfig &cfg, uint32_t y, uint32_t x0,
           for (uint32_t kx = 0; kx < P; kx++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = M3RT_MAX_PATCH
 #pragma HLS PIPELINE II = 1
-            a[r][(ch * P + ky) * P + kx] = normalize_pixel(input[off + kx], ps.mean[ch], ps.invstd[ch]);
+            a[r][(ch * P + ky) * P + kx] = normalize_pixel(input[off + kx], ps.mean[ch], ps.inv_std[ch]);
           }
         }
       }

@@ -55,7 +55,7 @@ struct Panel {
 struct PatchSource {
   uint32_t image_h, image_w, patch, grid_w;
   int32_t mean[3];    // MEAN_c at F = Fa
-  int32_t invstd[3];  // INVSTD_c at F = 16
+  int32_t inv_std[3];  // INVSTD_c at F = 16
 };
 
 struct LinearConfig {

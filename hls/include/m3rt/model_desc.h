@@ -12,7 +12,7 @@ struct ModelInfo {
   uint32_t image_h, image_w, patch, dim, depth, heads, mlp_hidden, experts, top_k, expert_hidden;
   uint32_t head_kind, head_width, tokens, out_channels;
   uint64_t moe_blocks;
-  int32_t mean[3], invstd[3];
+  int32_t mean[3], inv_std[3];
   int64_t eps, att_scale;
   uint32_t work_words;  // the descriptor's word 33
   uint32_t tensor[4 + 12 * M3RT_MAX_DEPTH];  // byte offsets of the backbone tensors
@@ -112,7 +112,7 @@ DESC_WORDS:
   m.tokens = d[desc::TOKENS];
   for (int c = 0; c < 3; c++) {
     m.mean[c] = (int32_t)d[desc::MEAN + c];
-    m.invstd[c] = (int32_t)d[desc::INVSTD + c];
+    m.inv_std[c] = (int32_t)d[desc::INVSTD + c];
   }
   m.eps = d[desc::EPS];
   m.att_scale = d[desc::ATT_SCALE];

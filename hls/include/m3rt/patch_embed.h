@@ -13,7 +13,7 @@ struct PatchEmbedConfig {
   uint32_t dim;          // D
   uint32_t tokens;       // T = patches + 1
   int32_t mean[3];       // MEAN_c
-  int32_t invstd[3];     // INVSTD_c
+  int32_t inv_std[3];     // INVSTD_c
   uint64_t weight;       // byte offsets in the weight section: patch weight, bias, cls, pos
   uint64_t bias;
   uint64_t cls;
@@ -46,7 +46,7 @@ static inline void patch_embed(const PatchEmbedConfig &cfg, const WeightRef &nex
   lc.patch.grid_w = cfg.image_w / P;
   for (int c = 0; c < 3; c++) {
     lc.patch.mean[c] = cfg.mean[c];
-    lc.patch.invstd[c] = cfg.invstd[c];
+    lc.patch.inv_std[c] = cfg.inv_std[c];
   }
   lc.sink = SINK_ROWS;
   lc.act = ACT_NONE;
