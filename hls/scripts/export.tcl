@@ -1,5 +1,5 @@
 # Vitis HLS: export the synthesized m3rt_accel as an IP catalog entry (m3rt:hls:m3rt_accel:1.0) into
-# hls/build/ip, for scripts/vivado_bd.tcl.
+# hls/scripts/build/ip (and solution/impl/ip, which scripts/vivado_bd.tcl uses).
 #   cd hls && vitis_hls -f scripts/export.tcl      (after csynth.tcl)
 # Not run here: no Vitis HLS on these machines.
 source [file join [file dirname [file normalize [info script]]] common.tcl]

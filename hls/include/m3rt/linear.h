@@ -36,6 +36,7 @@ static inline void compute_panel(const LinearConfig &cfg, const Panel &p,
                                  const uint8_t *input, int32_t *work) {
   static int32_t a[M3RT_TILE_ROWS][M3RT_MAX_K];
 #pragma HLS ARRAY_PARTITION variable = a complete dim = 1
+#pragma HLS BIND_STORAGE variable = a type = ram_2p impl = uram
   static int32_t logits[M3RT_TILE_ROWS][M3RT_MAX_EXPERTS];
 #pragma HLS ARRAY_PARTITION variable = logits complete dim = 1
   int64_t acc[M3RT_TILE_ROWS][M3RT_TILE_COLS];
@@ -131,8 +132,9 @@ static void linear(const LinearConfig &cfg, const WeightRef &next, LinearState &
                    const int8_t *wq8, const uint8_t *input, int32_t *work, RunStats &st) {
 #pragma HLS INLINE off
   static wt_t w0[M3RT_WBUF_DEPTH][M3RT_TILE_COLS], w1[M3RT_WBUF_DEPTH][M3RT_TILE_COLS];
-#pragma HLS ARRAY_PARTITION variable = w0 complete dim = 2
-#pragma HLS ARRAY_PARTITION variable = w1 complete dim = 2
+  // Each buffer row is one 256-bit word of 16 weights (8 bits per lane unused in int8 builds).
+#pragma HLS ARRAY_RESHAPE variable = w0 complete dim = 2
+#pragma HLS ARRAY_RESHAPE variable = w1 complete dim = 2
 #pragma HLS BIND_STORAGE variable = w0 type = ram_2p impl = uram
 #pragma HLS BIND_STORAGE variable = w1 type = ram_2p impl = uram
   static PanelAux aux0, aux1;

@@ -28,20 +28,25 @@ static inline void load_panel(const Panel &p, wt_t buf[M3RT_WBUF_DEPTH][M3RT_TIL
                               const int16_t *wq16, const int8_t *wq8, RunStats &st) {
   if (!p.w.valid || p.np == 0) return;
   const WeightRef &w = p.w;
-  const uint32_t groups = (p.np + TC - 1) / TC, padded = groups * TC;
+  const uint32_t groups = (p.np + TC - 1) / TC, padded = groups * TC;  // OUT_IN: lane by lane
   const uint64_t base = INT8_WEIGHTS ? w.tensor + w.start : w.tensor / 2 + w.start;
-  if (w.layout == W_IN_OUT) {  // row c of [k, n]: columns n0 .. n0 + np are consecutive
+  if (w.layout == W_IN_OUT) {  // row c of [k, n]: a group's 16 columns are consecutive, one buffer word
   PANEL_ROWS:
     for (uint32_t c = 0; c < w.k; c++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = M3RT_MAX_K
-    PANEL_ROW_COLS:
-      for (uint32_t j = 0; j < padded; j++) {
-#pragma HLS LOOP_TRIPCOUNT min = 16 max = M3RT_MAX_PANEL
+    PANEL_ROW_GROUPS:
+      for (uint32_t g = 0; g < groups; g++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 96
 #pragma HLS PIPELINE II = 1
-        uint64_t e = base + (uint64_t)c * w.n + p.n0 + j;
-        wt_t v = 0;
-        if (j < p.np) v = INT8_WEIGHTS ? (wt_t)wq8[e] : (wt_t)wq16[e];
-        buf[(j / TC) * w.k + c][j % TC] = v;
+        const uint64_t e0 = base + (uint64_t)c * w.n + p.n0 + g * TC;
+      PANEL_LANES:
+        for (int t = 0; t < TC; t++) {
+#pragma HLS UNROLL
+          const uint32_t j = g * TC + t;
+          wt_t v = 0;
+          if (j < p.np) v = INT8_WEIGHTS ? (wt_t)wq8[e0 + t] : (wt_t)wq16[e0 + t];
+          buf[g * w.k + c][t] = v;
+        }
       }
     }
   } else {  // row n of [n, k]: one output column's k weights are consecutive
