@@ -45,7 +45,7 @@ ENCODER_BLOCKS:
   for (uint32_t b = 0; b < m.depth; b++) {
 #pragma HLS LOOP_TRIPCOUNT min = 12 max = M3RT_MAX_DEPTH
     WeightRef after = b + 1 < m.depth ? block_weights(m, b + 1, M_QKV) : head_first_conv(m);
-    block(m, l, b, after, ls, wq16, wq8, work, st);
+    block(m, l, b, after, ls, wq16, wq8, input, work, st);
   }
   HeadConfig h;
   h.kind = (uint8_t)m.head_kind;
@@ -66,7 +66,7 @@ ENCODER_BLOCKS:
   h.map_a = l.map_a;
   h.map_b = l.map_b;
   h.eps = m.eps;
-  head(h, m.tokens, ls, wq16, wq8, work, output, st);
+  head(h, m.tokens, ls, wq16, wq8, input, work, output, st);
 }
 
 void m3rt_accel(const uint32_t *model, const uint32_t *gates, const uint32_t *head, const int16_t *wq16,

@@ -89,14 +89,15 @@ static inline void block_layernorm(const ModelInfo &m, const WorkLayout &l, uint
 
 // Block b; `after` is the first matrix that follows the block (prefetched during its last product).
 static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, const WeightRef &after,
-                         LinearState &ls, const int16_t *wq16, const int8_t *wq8, int32_t *work, RunStats &st) {
+                         LinearState &ls, const int16_t *wq16, const int8_t *wq8, const uint8_t *input,
+                         int32_t *work, RunStats &st) {
   const uint32_t T = m.tokens, D = m.dim;
   const uint64_t TD = (uint64_t)T * D;
   const bool moe_block = is_moe(m, b);
   block_layernorm(m, l, b, desc::B_LN1_G, wq16, work, st);
   M3RT_TRACE(work, l.ln, TD, "b%u.ln1", b);
   linear(rows_linear(block_weights(m, b, M_QKV), T, l.ln, l.qkv, ACT_NONE), block_weights(m, b, M_PROJ), ls,
-         wq16, wq8, 0, work, st);
+         wq16, wq8, input, work, st);
   M3RT_TRACE(work, l.qkv, 3 * TD, "b%u.qkv", b);
   AttentionConfig ac;
   ac.tokens = T;
@@ -108,7 +109,7 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
   attention(ac, work);
   M3RT_TRACE(work, l.g, TD, "b%u.attn", b);
   linear(rows_linear(block_weights(m, b, M_PROJ), T, l.g, l.y, ACT_NONE),
-         block_weights(m, b, moe_block ? M_GATE : M_FC1), ls, wq16, wq8, 0, work, st);
+         block_weights(m, b, moe_block ? M_GATE : M_FC1), ls, wq16, wq8, input, work, st);
   M3RT_TRACE(work, l.y, TD, "b%u.proj", b);
   residual_add(work, l.x, l.y, TD);
   M3RT_TRACE(work, l.x, TD, "b%u.res1", b);
@@ -116,9 +117,9 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
   M3RT_TRACE(work, l.ln, TD, "b%u.ln2", b);
   if (!moe_block) {
     linear(rows_linear(block_weights(m, b, M_FC1), T, l.ln, l.hid, ACT_GELU), block_weights(m, b, M_FC2), ls,
-           wq16, wq8, 0, work, st);
+           wq16, wq8, input, work, st);
     M3RT_TRACE(work, l.hid, (uint64_t)T * m.mlp_hidden, "b%u.fc1", b);
-    linear(rows_linear(block_weights(m, b, M_FC2), T, l.hid, l.y, ACT_NONE), after, ls, wq16, wq8, 0, work, st);
+    linear(rows_linear(block_weights(m, b, M_FC2), T, l.hid, l.y, ACT_NONE), after, ls, wq16, wq8, input, work, st);
     M3RT_TRACE(work, l.y, TD, "b%u.fc2", b);
   } else {
     MoeConfig mc;
@@ -141,7 +142,7 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
     mc.eout = l.eo;
     mc.dst = l.y;
     mc.block = b;
-    moe(mc, after, ls, wq16, wq8, work, st);
+    moe(mc, after, ls, wq16, wq8, input, work, st);
   }
   residual_add(work, l.x, l.y, TD);
   M3RT_TRACE(work, l.x, TD, "b%u.res2", b);

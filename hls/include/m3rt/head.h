@@ -61,7 +61,8 @@ struct ConvConfig {
 };
 
 static inline void conv(const ConvConfig &cc, const WeightRef &w, const WeightRef &next, LinearState &ls,
-                        const int16_t *wq16, const int8_t *wq8, int32_t *work, RunStats &st) {
+                        const int16_t *wq16, const int8_t *wq8, const uint8_t *input, int32_t *work,
+                        RunStats &st) {
   LinearConfig lc = LinearConfig();
   lc.w = w;
   lc.rows = cc.h * cc.w;
@@ -74,11 +75,12 @@ static inline void conv(const ConvConfig &cc, const WeightRef &w, const WeightRe
   lc.sink = SINK_MAP;
   lc.act = cc.relu ? ACT_RELU : ACT_NONE;
   lc.dst_off = cc.dst;
-  linear(lc, next, ls, wq16, wq8, 0, work, st);
+  linear(lc, next, ls, wq16, wq8, input, work, st);
 }
 
+// `input` is only passed on to the linear unit (one instance, the same ports at every call).
 static inline void head(const HeadConfig &h, uint32_t tokens, LinearState &ls, const int16_t *wq16,
-                        const int8_t *wq8, int32_t *work, int32_t *output, RunStats &st) {
+                        const int8_t *wq8, const uint8_t *input, int32_t *work, int32_t *output, RunStats &st) {
   const uint32_t n = tokens - 1, convs = head_convs(h), last = convs - 1;
   LayerNormConfig ln;
   ln.rows = n;
@@ -107,7 +109,7 @@ HEAD_CONVS:
     cc.relu = j != last;
     cc.src = cur;
     cc.dst = other;
-    conv(cc, w, j < last ? head_conv_weights(h, j + 1) : no_weights(), ls, wq16, wq8, work, st);
+    conv(cc, w, j < last ? head_conv_weights(h, j + 1) : no_weights(), ls, wq16, wq8, input, work, st);
     M3RT_TRACE(work, other, (uint64_t)cc.cout * mh * mw, "head.conv%u", j);
     uint64_t t = cur;
     cur = other;

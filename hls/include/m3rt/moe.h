@@ -60,7 +60,7 @@ static inline WeightRef expert_fc2(const MoeConfig &m, uint32_t e) {
 
 // Router: the gate's logits of every token routed in the linear unit's epilogue into cfg.routes.
 static inline void moe_route(const MoeConfig &m, LinearState &ls, const int16_t *wq16, const int8_t *wq8,
-                             int32_t *work, RunStats &st) {
+                             const uint8_t *input, int32_t *work, RunStats &st) {
   LinearConfig lc = LinearConfig();
   lc.rows = m.tokens;
   lc.cols_in = m.dim;
@@ -80,7 +80,7 @@ static inline void moe_route(const MoeConfig &m, LinearState &ls, const int16_t 
   lc.dst_off = m.routes;
   lc.router.experts = m.experts;
   lc.router.top_k = m.top_k;
-  linear(lc, no_weights(), ls, wq16, wq8, 0, work, st);
+  linear(lc, no_weights(), ls, wq16, wq8, input, work, st);
 }
 
 // Queues from the routes: counts, offsets (written to cfg.qoff), then tokens in increasing order.
@@ -140,10 +140,10 @@ SCATTER_ROWS:
 }
 
 // `after` is the matrix that follows the layer (prefetched during the last expert's fc2).
-static inline void moe(const MoeConfig &m, const WeightRef &after, LinearState &ls, const int16_t *wq16, const int8_t *wq8, int32_t *work,
-                       RunStats &st) {
+static inline void moe(const MoeConfig &m, const WeightRef &after, LinearState &ls, const int16_t *wq16,
+                       const int8_t *wq8, const uint8_t *input, int32_t *work, RunStats &st) {
   uint32_t count[M3RT_MAX_EXPERTS], off[M3RT_MAX_EXPERTS + 1];
-  moe_route(m, ls, wq16, wq8, work, st);
+  moe_route(m, ls, wq16, wq8, input, work, st);
   M3RT_TRACE(work, m.routes, (uint64_t)m.tokens * 2 * m.top_k, "b%u.route", m.block);
   moe_queues(m, count, off, work);
   fill_zero(work, m.dst, (uint64_t)m.tokens * m.dim);
@@ -177,9 +177,9 @@ MOE_EXPERTS:
     fc1.index_off = m.qtok + off[e];
     fc1.w = expert_fc1(m, e);
     fc2.w = expert_fc2(m, e);
-    linear(fc1, fc2.w, ls, wq16, wq8, 0, work, st);
+    linear(fc1, fc2.w, ls, wq16, wq8, input, work, st);
     M3RT_TRACE(work, m.hid, (uint64_t)count[e] * m.hidden, "b%u.e%u.hidden", m.block, e);
-    linear(fc2, next < m.experts ? expert_fc1(m, next) : after, ls, wq16, wq8, 0, work, st);
+    linear(fc2, next < m.experts ? expert_fc1(m, next) : after, ls, wq16, wq8, input, work, st);
     M3RT_TRACE(work, m.eout, (uint64_t)count[e] * m.dim, "b%u.e%u.out", m.block, e);
     moe_scatter(m, off[e], count[e], work);
     st.expert_loads++;
