@@ -130,7 +130,7 @@ inline void softmax_state(const std::vector<int64_t> &v, int64_t &mx, int64_t &i
   int64_t s = (int64_t)1 << 30;
   for (size_t j = 1; j < v.size(); j++) {
     if (v[j] > mx) {
-      s = w_add(sar(w_mul(s, exp_neg(w_sub(mx, v[j]))), 30), (int64_t)1 << 30);
+      s = w_add(softmax_rescale(s, exp_neg(w_sub(mx, v[j]))), (int64_t)1 << 30);
       mx = v[j];
     } else {
       s = w_add(s, exp_neg(w_sub(v[j], mx)));
