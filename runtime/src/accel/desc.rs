@@ -284,10 +284,17 @@ pub fn model_descriptor(bundle: &Bundle<'_>, profile: &Profile, out: &mut [u32])
     w[word::MOE_BLOCKS_HI] = (h.moe_blocks >> 32) as u32;
     w[word::TOKENS] = h.tokens();
     w[word::OUT_CHANNELS] = bundle.max_out_channels();
-    w[word::MEAN..word::MEAN + 3].copy_from_slice(&c.mean.map(|m| m as u32));
-    w[word::INVSTD..word::INVSTD + 3].copy_from_slice(&c.invstd);
-    w[word::EPS] = c.eps;
-    w[word::ATT_SCALE] = c.att_scale;
+    // `Consts::new` keeps each constant in its word's range; the conversions only restate it.
+    let range = Error::Unrepresentable { what: "a derived constant does not fit its descriptor word" };
+    for (o, m) in w[word::MEAN..word::MEAN + 3].iter_mut().zip(c.mean) {
+        *o = i32::try_from(m).map_err(|_| range)? as u32;
+    }
+    let unsigned = |v: i64| u32::try_from(v).map_err(|_| range);
+    for (o, s) in w[word::INVSTD..word::INVSTD + 3].iter_mut().zip(c.inv_std) {
+        *o = unsigned(s)?;
+    }
+    w[word::EPS] = unsigned(c.eps)?;
+    w[word::ATT_SCALE] = unsigned(c.att_scale)?;
     w[word::WORK_WORDS] = work;
     w[word::TENSOR_COUNT] = tensors;
     let (head, offsets) = out.split_at_mut(word::OFFSETS);

@@ -11,19 +11,20 @@ use crate::{Error, Result};
 pub const NUMERICS_VERSION: u16 = 1;
 
 /// `INVSTD_c` must be below this (`std_c > 2^-8`).
-pub const INVSTD_LIMIT: u32 = 1 << 24;
+pub const INVSTD_LIMIT: i64 = 1 << 24;
 
-/// The derived constants of one model in one profile.
+/// The derived constants of one model in one profile, as the 64-bit values the kernels compute with; each
+/// fits the 32-bit descriptor word that carries it (`mean` as an i32, the others as u32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Consts {
-    /// `MEAN_c = round_half_even(mean_c · 2^Fa)` per input channel.
-    pub mean: [i32; 3],
+    /// `MEAN_c = round_half_even(mean_c · 2^Fa)` per input channel, an i32.
+    pub mean: [i64; 3],
     /// `INVSTD_c = round_half_even(2^16 / std_c)` per input channel, below [`INVSTD_LIMIT`].
-    pub invstd: [u32; 3],
-    /// `EPS = max(1, round_half_even(ln_eps · 2^32))`: the LayerNorm epsilon at F = 32.
-    pub eps: u32,
-    /// `ATT_SCALE = round_half_even(2^16 / sqrt(head_dim))`.
-    pub att_scale: u32,
+    pub inv_std: [i64; 3],
+    /// `EPS = max(1, round_half_even(ln_eps · 2^32))`: the LayerNorm epsilon at F = 32, below 2^32.
+    pub eps: i64,
+    /// `ATT_SCALE = round_half_even(2^16 / sqrt(head_dim))`, at most 2^16.
+    pub att_scale: i64,
 }
 
 impl From<BadProfile> for Error {
@@ -42,31 +43,31 @@ impl Consts {
         hyper.check().map_err(|field| Error::BadHyper { field })?;
         profile.check()?;
         let fa = libm::exp2(f64::from(profile.fa()));
-        let mut mean = [0i32; 3];
+        let mut mean = [0i64; 3];
         for (m, &v) in mean.iter_mut().zip(&hyper.norm_mean) {
             let r = libm::rint(f64::from(v) * fa);
             if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&r) {
                 return Err(Error::Unrepresentable { what: "norm_mean: mean · 2^Fa must fit 32 bits" });
             }
-            *m = r as i32;
+            *m = r as i64;
         }
-        let mut invstd = [0u32; 3];
-        for (s, &v) in invstd.iter_mut().zip(&hyper.norm_std) {
+        let mut inv_std = [0i64; 3];
+        for (s, &v) in inv_std.iter_mut().zip(&hyper.norm_std) {
             // `check` made the std finite and positive, so the quotient is finite and non-negative.
             let r = libm::rint(65536.0 / f64::from(v));
-            if r >= f64::from(INVSTD_LIMIT) {
+            if r >= INVSTD_LIMIT as f64 {
                 return Err(Error::Unrepresentable { what: "norm_std: a std must be above 2^-8 (INVSTD < 2^24)" });
             }
-            *s = r as u32;
+            *s = r as i64;
         }
         let e = libm::rint(f64::from(hyper.ln_eps) * libm::exp2(32.0));
         if e > f64::from(u32::MAX) {
             return Err(Error::Unrepresentable { what: "ln_eps: ln_eps · 2^32 must fit 32 bits (ln_eps < 1)" });
         }
-        let eps = (e as u32).max(1);
+        let eps = (e as i64).max(1);
         // `check` made `heads` divide `dim`, both non-zero: head_dim ≥ 1, so the scale is at most 2^16.
-        let att_scale = libm::rint(65536.0 / libm::sqrt(f64::from(hyper.head_dim()))) as u32;
-        Ok(Self { mean, invstd, eps, att_scale })
+        let att_scale = libm::rint(65536.0 / libm::sqrt(f64::from(hyper.head_dim()))) as i64;
+        Ok(Self { mean, inv_std, eps, att_scale })
     }
 }
 
@@ -110,11 +111,23 @@ mod tests {
         // 2^16 / f32 0.229 (0.2290000021457672) = 286183.40...: 286183;
         // 2^16 / f32 0.224 (0.2240000069141388) = 292571.42...: 292571;
         // 2^16 / f32 0.225 (0.2249999940395355) = 291271.12...: 291271.
-        assert_eq!(c.invstd, [286_183, 292_571, 291_271]);
+        assert_eq!(c.inv_std, [286_183, 292_571, 291_271]);
         // f32 1e-6 = 9.99999997475e-7, · 2^32 = 4294.967285...: 4295.
         assert_eq!(c.eps, 4295);
         // head_dim 4: 2^16 / 2 = 32768 exactly.
         assert_eq!(c.att_scale, 32_768);
+    }
+
+    /// models/configs/micro.toml: ImageNet normalisation, D = 64 over 2 heads (hd = 32).
+    #[test]
+    fn micro_constants_by_hand() {
+        let h = Hyper { image_w: 64, dim: 64, depth: 4, moe_blocks: 0b1010, tasks: 2, ..hyper() };
+        let c = Consts::new(&h, &Profile::EDGE_MOE).unwrap();
+        // f32 1e-6 · 2^32 = 4294.967 → 4295; 2^16 / sqrt(32) = 11585.24 → 11585.
+        assert_eq!((c.eps, c.att_scale), (4295, 11585));
+        assert_eq!(c.mean[..2], [2_034_238, 1_912_603]);
+        let tiny = Hyper { norm_std: [1.0 / 256.0, 1.0, 1.0], ..h };
+        assert!(Consts::new(&tiny, &Profile::EDGE_MOE).is_err());
     }
 
     #[test]
@@ -123,7 +136,7 @@ mod tests {
         assert!(matches!(Consts::new(&tiny_std, &Profile::EDGE_MOE), Err(Error::Unrepresentable { .. })));
         // The next f32 above 2^-8, 2^-8 · (1 + 2^-23): 2^16 / it = 2^24 / (1 + 2^-23) = 16777214.0000002.
         let just_above = Hyper { norm_std: [1.0, f32::from_bits(0x3B80_0001), 1.0], ..hyper() };
-        assert_eq!(Consts::new(&just_above, &Profile::EDGE_MOE).unwrap().invstd[1], 16_777_214);
+        assert_eq!(Consts::new(&just_above, &Profile::EDGE_MOE).unwrap().inv_std[1], 16_777_214);
         let big_mean = Hyper { norm_mean: [512.0, 0.0, 0.0], ..hyper() }; // 2^9 · 2^22 = 2^31
         assert!(matches!(Consts::new(&big_mean, &Profile::EDGE_MOE), Err(Error::Unrepresentable { .. })));
         let big_eps = Hyper { ln_eps: 1.0, ..hyper() };
