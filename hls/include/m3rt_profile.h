@@ -10,32 +10,36 @@
 // ap_fixed<W, I, AP_TRN, AP_WRAP>, UQ ap_ufixed. Define M3RT_WITH_AP_TYPES before including this
 // header for the ap_fixed typedefs (they need <ap_fixed.h>); without it, only the #defines.
 
+// 0 fixed16, 1 int8 per tensor, 2 int8 per channel: this profile's unless the build sets it (the
+// int8 presets have the same formats); the weight-mode word and weight_t follow it.
+#ifndef M3RT_WEIGHT_MODE
 #define M3RT_WEIGHT_MODE 0 // M3RT_WEIGHT_MODE_FIXED16
+#endif
 // activations: Q(32, 10)
 #define M3RT_ACT_W 32
 #define M3RT_ACT_I 10
 #define M3RT_ACT_F 22
 #define M3RT_ACT_SIGNED 1
-// weight matrices but the patch embedding's: Q(16, 2)
+// weight matrices but the patch embedding's (fixed16): Q(16, 2)
 #define M3RT_WEIGHT_W 16
 #define M3RT_WEIGHT_I 2
 #define M3RT_WEIGHT_F 14
 #define M3RT_WEIGHT_SIGNED 1
-// patch-embedding weights: Q(16, 0)
-#define M3RT_PATCH_WEIGHT_W 16
-#define M3RT_PATCH_WEIGHT_I 0
-#define M3RT_PATCH_WEIGHT_F 16
-#define M3RT_PATCH_WEIGHT_SIGNED 1
+// patch-embedding weights (fixed16): Q(16, 0)
+#define M3RT_PATCH_W 16
+#define M3RT_PATCH_I 0
+#define M3RT_PATCH_F 16
+#define M3RT_PATCH_SIGNED 1
 // biases, LayerNorm gains and shifts, cls, position embedding: Q(16, 5)
 #define M3RT_BIAS_W 16
 #define M3RT_BIAS_I 5
 #define M3RT_BIAS_F 11
 #define M3RT_BIAS_SIGNED 1
 // attention biases (qkv, proj): Q(16, 7)
-#define M3RT_ATTN_BIAS_W 16
-#define M3RT_ATTN_BIAS_I 7
-#define M3RT_ATTN_BIAS_F 9
-#define M3RT_ATTN_BIAS_SIGNED 1
+#define M3RT_ABIAS_W 16
+#define M3RT_ABIAS_I 7
+#define M3RT_ABIAS_F 9
+#define M3RT_ABIAS_SIGNED 1
 // input pixels: UQ(8, 0)
 #define M3RT_PIXEL_W 8
 #define M3RT_PIXEL_I 0
@@ -43,7 +47,7 @@
 #define M3RT_PIXEL_SIGNED 0
 
 // Descriptor words 2..=8 of a model of this profile (the IP answers M3RT_STATUS_PROFILE to others).
-#define M3RT_PROFILE_WORD_WEIGHT_MODE         0x00000000u
+#define M3RT_PROFILE_WORD_WEIGHT_MODE         ((uint32_t)M3RT_WEIGHT_MODE)
 #define M3RT_PROFILE_WORD_ACT_FORMAT          0x00000A20u
 #define M3RT_PROFILE_WORD_WEIGHT_FORMAT       0x00000210u
 #define M3RT_PROFILE_WORD_PATCH_WEIGHT_FORMAT 0x00000010u
@@ -54,8 +58,16 @@
 #ifdef M3RT_WITH_AP_TYPES
 #include <ap_fixed.h>
 typedef ap_fixed<32, 10, AP_TRN, AP_WRAP> act_t;
+#if M3RT_WEIGHT_MODE == 0
 typedef ap_fixed<16, 2, AP_TRN, AP_WRAP> weight_t;
+#else
+typedef ap_int<8> weight_t;
+#endif
+#if M3RT_WEIGHT_MODE == 0
 typedef ap_fixed<16, 0, AP_TRN, AP_WRAP> patch_weight_t;
+#else
+typedef ap_int<8> patch_weight_t;
+#endif
 typedef ap_fixed<16, 5, AP_TRN, AP_WRAP> bias_t;
 typedef ap_fixed<16, 7, AP_TRN, AP_WRAP> attn_bias_t;
 typedef ap_ufixed<8, 0, AP_TRN, AP_WRAP> pixel_t;

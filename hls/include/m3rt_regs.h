@@ -139,29 +139,33 @@
 // ---- The top function and its interface.
 void m3rt_accel(const uint32_t *model, const uint32_t *gates, const uint32_t *head, const int16_t *wq16, const int8_t *wq8, const uint8_t *input, int32_t *output, int32_t *work, uint32_t work_words, uint32_t *status, uint32_t *expert_loads, uint32_t *weight_kib);
 
-// Every INTERFACE pragma of the top function: write M3RT_INTERFACE_PRAGMAS first in its body.
+// Every INTERFACE pragma of the top function: write M3RT_INTERFACE_PRAGMAS first in its body. The
+// m_axi depths (elements, read only by RTL co-simulation) are the M3RT_COSIM_*_DEPTH macros of
+// m3rt_config.h; M3RT_HLS_PRAGMA expands macros in its argument before making it a _Pragma.
+#define M3RT_HLS_PRAGMA_(x) _Pragma(#x)
+#define M3RT_HLS_PRAGMA(x) M3RT_HLS_PRAGMA_(x)
 #define M3RT_INTERFACE_PRAGMAS \
-    _Pragma("HLS INTERFACE m_axi port=model offset=slave bundle=gmem1 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=model offset=0x10 bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=gates offset=slave bundle=gmem1 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=gates offset=0x1C bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=head offset=slave bundle=gmem1 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=head offset=0x28 bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=wq16 offset=slave bundle=gmem0 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=wq16 offset=0x34 bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=wq8 offset=slave bundle=gmem0 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=wq8 offset=0x40 bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=input offset=slave bundle=gmem1 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=input offset=0x4C bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=output offset=slave bundle=gmem1 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=output offset=0x58 bundle=control") \
-    _Pragma("HLS INTERFACE m_axi port=work offset=slave bundle=gmem1 max_widen_bitwidth=256") \
-    _Pragma("HLS INTERFACE s_axilite port=work offset=0x64 bundle=control") \
-    _Pragma("HLS INTERFACE s_axilite port=work_words offset=0x70 bundle=control") \
-    _Pragma("HLS INTERFACE s_axilite port=status offset=0x78 bundle=control") \
-    _Pragma("HLS INTERFACE s_axilite port=expert_loads offset=0x88 bundle=control") \
-    _Pragma("HLS INTERFACE s_axilite port=weight_kib offset=0x98 bundle=control") \
-    _Pragma("HLS INTERFACE s_axilite port=return bundle=control") \
-    _Pragma("HLS INTERFACE ap_ctrl_hs port=return bundle=control")
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=model offset=slave bundle=gmem1 max_widen_bitwidth=256 depth=M3RT_COSIM_DESC_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=model offset=0x10 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=gates offset=slave bundle=gmem1 max_widen_bitwidth=256 depth=M3RT_COSIM_GATES_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=gates offset=0x1C bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=head offset=slave bundle=gmem1 max_widen_bitwidth=256 depth=M3RT_COSIM_HEAD_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=head offset=0x28 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=wq16 offset=slave bundle=gmem0 max_widen_bitwidth=256 depth=M3RT_COSIM_WEIGHT_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=wq16 offset=0x34 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=wq8 offset=slave bundle=gmem0 max_widen_bitwidth=256 depth=M3RT_COSIM_WEIGHT_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=wq8 offset=0x40 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=input offset=slave bundle=gmem1 max_widen_bitwidth=256 depth=M3RT_COSIM_INPUT_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=input offset=0x4C bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=output offset=slave bundle=gmem1 max_widen_bitwidth=256 depth=M3RT_COSIM_OUTPUT_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=output offset=0x58 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=work offset=slave bundle=gmem1 max_widen_bitwidth=256 depth=M3RT_COSIM_WORK_DEPTH) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=work offset=0x64 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=work_words offset=0x70 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=status offset=0x78 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=expert_loads offset=0x88 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=weight_kib offset=0x98 bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=return bundle=control) \
+    M3RT_HLS_PRAGMA(HLS INTERFACE ap_ctrl_hs port=return bundle=control)
 
 #endif

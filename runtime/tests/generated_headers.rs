@@ -31,10 +31,10 @@ fn committed_headers_match_their_generators() {
 }
 
 /// Runs `g++ -std=c++14 -fsyntax-only` on the probe translation unit that includes every header.
-fn compile(extra: &[&str]) {
+fn compile(name: &str, extra: &[&str]) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("generated_headers");
     std::fs::create_dir_all(&dir).unwrap();
-    let probe = dir.join(format!("probe{}.cpp", extra.len()));
+    let probe = dir.join(format!("{name}.cpp"));
     std::fs::write(&probe, cxx_probe()).unwrap();
     let out = Command::new("g++")
         .args(["-std=c++14", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-I"])
@@ -52,7 +52,9 @@ fn compile(extra: &[&str]) {
 
 #[test]
 fn headers_compile_as_cxx14() {
-    compile(&[]);
+    compile("probe", &[]);
+    // A build that picks an int8 weight mode (`make WEIGHT_MODE=2` in hls/tb).
+    compile("probe_int8", &["-DM3RT_WEIGHT_MODE=2"]);
 }
 
 /// With `M3RT_AP_TYPES` naming a folder with the `ap_types` headers, the `ap_fixed` typedefs compile too.
@@ -62,5 +64,6 @@ fn ap_typedefs_compile_when_ap_types_are_given() {
         eprintln!("M3RT_AP_TYPES not set: the ap_fixed typedefs of m3rt_profile.h are not compiled");
         return;
     };
-    compile(&["-DM3RT_WITH_AP_TYPES", "-isystem", &ap]);
+    compile("probe_ap", &["-DM3RT_WITH_AP_TYPES", "-isystem", &ap]);
+    compile("probe_ap_int8", &["-DM3RT_WITH_AP_TYPES", "-DM3RT_WEIGHT_MODE=2", "-isystem", &ap]);
 }

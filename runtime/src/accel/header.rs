@@ -153,26 +153,29 @@ pub fn regs_header() -> String {
 
     s.push_str("\n// ---- The top function and its interface.\n");
     let _ = writeln!(s, "void {TOP}({});\n", params());
-    s.push_str("// Every INTERFACE pragma of the top function: write M3RT_INTERFACE_PRAGMAS first in its body.\n");
+    s.push_str("// Every INTERFACE pragma of the top function: write M3RT_INTERFACE_PRAGMAS first in its body. The\n");
+    s.push_str("// m_axi depths (elements, read only by RTL co-simulation) are the M3RT_COSIM_*_DEPTH macros of\n");
+    s.push_str("// m3rt_config.h; M3RT_HLS_PRAGMA expands macros in its argument before making it a _Pragma.\n");
+    s.push_str("#define M3RT_HLS_PRAGMA_(x) _Pragma(#x)\n#define M3RT_HLS_PRAGMA(x) M3RT_HLS_PRAGMA_(x)\n");
     s.push_str("#define M3RT_INTERFACE_PRAGMAS \\\n");
+    let mut lines = alloc::vec::Vec::new();
     for a in ARGS {
         let offset = a.register().map_or(0, |r| r.offset);
-        if let Port::MAxi(g) = a.port {
-            let _ = writeln!(
-                s,
-                "    _Pragma(\"HLS INTERFACE m_axi port={} offset=slave bundle={} max_widen_bitwidth={MAXI_WIDTH}\") \\",
+        if let Port::MAxi { bundle, depth } = a.port {
+            lines.push(format!(
+                "HLS INTERFACE m_axi port={} offset=slave bundle={} max_widen_bitwidth={MAXI_WIDTH} depth={depth}",
                 a.name,
-                g.name()
-            );
+                bundle.name()
+            ));
         }
-        let _ = writeln!(
-            s,
-            "    _Pragma(\"HLS INTERFACE s_axilite port={} offset=0x{offset:02X} bundle={CONTROL_BUNDLE}\") \\",
-            a.name
-        );
+        lines.push(format!("HLS INTERFACE s_axilite port={} offset=0x{offset:02X} bundle={CONTROL_BUNDLE}", a.name));
     }
-    let _ = writeln!(s, "    _Pragma(\"HLS INTERFACE s_axilite port=return bundle={CONTROL_BUNDLE}\") \\");
-    let _ = writeln!(s, "    _Pragma(\"HLS INTERFACE ap_ctrl_hs port=return bundle={CONTROL_BUNDLE}\")");
+    lines.push(format!("HLS INTERFACE s_axilite port=return bundle={CONTROL_BUNDLE}"));
+    lines.push(format!("HLS INTERFACE ap_ctrl_hs port=return bundle={CONTROL_BUNDLE}"));
+    for (i, l) in lines.iter().enumerate() {
+        let cont = if i + 1 == lines.len() { "" } else { " \\" };
+        let _ = writeln!(s, "    M3RT_HLS_PRAGMA({l}){cont}");
+    }
     s.push_str("\n#endif\n");
     s
 }
@@ -246,11 +249,16 @@ fn ap_type(f: Format) -> String {
     format!("{t}<{}, {}, AP_TRN, AP_WRAP>", f.width, f.int)
 }
 
-/// The text of `hls/include/m3rt_profile.h` for `profile`: every format's width, integer and fraction bits,
-/// the weight mode, the descriptor words 2..=8 a model of this profile has, and (under
-/// `M3RT_WITH_AP_TYPES`) the `ap_fixed` typedefs `act_t`, `weight_t`, `patch_weight_t`, `bias_t`,
-/// `attn_bias_t`, `pixel_t`. In an int8 mode `weight_t` and `patch_weight_t` are `ap_int<8>` (the stored
-/// values; their scales are words beside them) and the two weight formats' defines are unused.
+/// The text of `hls/include/m3rt_profile.h` for `profile`: every format's width, integer and fraction bits
+/// (`M3RT_<F>_W`, `_I`, `_F`, `_SIGNED` for `ACT`, `WEIGHT`, `PATCH` (patch-embedding weights), `BIAS`,
+/// `ABIAS` (attention biases), `PIXEL`: the names `hls/include/m3rt_config.h` reads), the weight mode, the
+/// descriptor words 2..=8 a model of this profile has, and (under `M3RT_WITH_AP_TYPES`) the `ap_fixed`
+/// typedefs `act_t`, `weight_t`, `patch_weight_t`, `bias_t`, `attn_bias_t`, `pixel_t`.
+///
+/// `M3RT_WEIGHT_MODE` is the profile's unless the build defines it (`make WEIGHT_MODE=2`): the presets
+/// share their formats and differ only in it ([`Profile::INT8`]). What depends on it follows it: the
+/// weight-mode descriptor word, and `weight_t` / `patch_weight_t`, `ap_int<8>` in an int8 mode (the stored
+/// values, whose scales are words beside them; the two weight formats are then unused).
 pub fn profile_header(profile: &Profile) -> String {
     let mut s = String::new();
     preamble(&mut s, "m3rt::accel::header::profile_header", "M3RT_PROFILE_H");
@@ -262,29 +270,46 @@ pub fn profile_header(profile: &Profile) -> String {
         WeightMode::Int8PerTensor => "INT8_PER_TENSOR",
         WeightMode::Int8PerChannel => "INT8_PER_CHANNEL",
     };
-    let _ = writeln!(s, "#define M3RT_WEIGHT_MODE {} // M3RT_WEIGHT_MODE_{mode}", profile.weights as u32);
+    s.push_str("// 0 fixed16, 1 int8 per tensor, 2 int8 per channel: this profile's unless the build sets it (the\n");
+    s.push_str("// int8 presets have the same formats); the weight-mode word and weight_t follow it.\n");
+    let _ = writeln!(
+        s,
+        "#ifndef M3RT_WEIGHT_MODE\n#define M3RT_WEIGHT_MODE {} // M3RT_WEIGHT_MODE_{mode}\n#endif",
+        profile.weights as u32
+    );
     let formats = [
         ("ACT", "act_t", profile.act, "activations", false),
-        ("WEIGHT", "weight_t", profile.weight, "weight matrices but the patch embedding's", true),
-        ("PATCH_WEIGHT", "patch_weight_t", profile.patch_weight, "patch-embedding weights", true),
+        ("WEIGHT", "weight_t", profile.weight, "weight matrices but the patch embedding's (fixed16)", true),
+        ("PATCH", "patch_weight_t", profile.patch_weight, "patch-embedding weights (fixed16)", true),
         ("BIAS", "bias_t", profile.bias, "biases, LayerNorm gains and shifts, cls, position embedding", false),
-        ("ATTN_BIAS", "attn_bias_t", profile.attn_bias, "attention biases (qkv, proj)", false),
+        ("ABIAS", "attn_bias_t", profile.attn_bias, "attention biases (qkv, proj)", false),
         ("PIXEL", "pixel_t", profile.pixel, "input pixels", false),
     ];
-    for (name, _, f, doc, matrix) in formats {
-        let unused = if matrix && profile.weights.is_int8() { " (unused: int8 weights)" } else { "" };
-        format_defines(&mut s, name, f, &format!("{doc}{unused}"));
+    for (name, _, f, doc, _) in formats {
+        format_defines(&mut s, name, f, doc);
     }
     s.push_str(
         "\n// Descriptor words 2..=8 of a model of this profile (the IP answers M3RT_STATUS_PROFILE to others).\n",
     );
     for (f, w) in FIELDS[word::WEIGHT_MODE..=word::PIXEL_FORMAT].iter().zip(desc::profile_words(profile)) {
-        let _ = writeln!(s, "#define M3RT_PROFILE_WORD_{:<19} 0x{w:08X}u", f.name);
+        let value = if f.index == word::WEIGHT_MODE {
+            String::from("((uint32_t)M3RT_WEIGHT_MODE)")
+        } else {
+            format!("0x{w:08X}u")
+        };
+        let _ = writeln!(s, "#define M3RT_PROFILE_WORD_{:<19} {value}", f.name);
     }
     s.push_str("\n#ifdef M3RT_WITH_AP_TYPES\n#include <ap_fixed.h>\n");
     for (_, t, f, _, matrix) in formats {
-        let ty = if matrix && profile.weights.is_int8() { String::from("ap_int<8>") } else { ap_type(f) };
-        let _ = writeln!(s, "typedef {ty} {t};");
+        if matrix {
+            let _ = writeln!(
+                s,
+                "#if M3RT_WEIGHT_MODE == 0\ntypedef {} {t};\n#else\ntypedef ap_int<8> {t};\n#endif",
+                ap_type(f)
+            );
+        } else {
+            let _ = writeln!(s, "typedef {} {t};", ap_type(f));
+        }
     }
     s.push_str("#endif\n\n#endif\n");
     s
@@ -349,9 +374,11 @@ mod tests {
             "#define M3RT_BLOCK_LN2_B 7",
             "#define M3RT_BLOCK_FC2_B 11",
             "#define M3RT_BLOCK_EXP_W1 8",
-            "    _Pragma(\"HLS INTERFACE m_axi port=wq8 offset=slave bundle=gmem0 max_widen_bitwidth=256\") \\",
-            "    _Pragma(\"HLS INTERFACE s_axilite port=wq8 offset=0x40 bundle=control\") \\",
-            "    _Pragma(\"HLS INTERFACE s_axilite port=status offset=0x78 bundle=control\") \\",
+            "    M3RT_HLS_PRAGMA(HLS INTERFACE m_axi port=wq8 offset=slave bundle=gmem0 max_widen_bitwidth=256 \
+             depth=M3RT_COSIM_WEIGHT_DEPTH) \\",
+            "    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=wq8 offset=0x40 bundle=control) \\",
+            "    M3RT_HLS_PRAGMA(HLS INTERFACE s_axilite port=status offset=0x78 bundle=control) \\",
+            "    M3RT_HLS_PRAGMA(HLS INTERFACE ap_ctrl_hs port=return bundle=control)",
             "void m3rt_accel(const uint32_t *model, const uint32_t *gates, const uint32_t *head, const int16_t *wq16, \
              const int8_t *wq8, const uint8_t *input, int32_t *output, int32_t *work, uint32_t work_words, \
              uint32_t *status, uint32_t *expert_loads, uint32_t *weight_kib);",
@@ -359,7 +386,7 @@ mod tests {
             assert!(h.lines().any(|l| l.starts_with(line)), "no line starting with {line:?} in\n{h}");
         }
         // 8 pointers: an m_axi and an s_axilite pragma each; 4 scalars; return twice.
-        assert_eq!(h.matches("_Pragma(").count(), 8 * 2 + 4 + 2);
+        assert_eq!(h.matches("    M3RT_HLS_PRAGMA(HLS INTERFACE ").count(), 8 * 2 + 4 + 2);
     }
 
     #[test]
@@ -368,16 +395,19 @@ mod tests {
         for line in [
             "#define M3RT_WEIGHT_MODE 0 // M3RT_WEIGHT_MODE_FIXED16",
             "#define M3RT_ACT_F 22",
-            "#define M3RT_PATCH_WEIGHT_I 0",
+            "#define M3RT_PATCH_I 0",
+            "#define M3RT_ABIAS_W 16",
             "#define M3RT_PIXEL_SIGNED 0",
+            "#define M3RT_PROFILE_WORD_WEIGHT_MODE         ((uint32_t)M3RT_WEIGHT_MODE)",
             "#define M3RT_PROFILE_WORD_ACT_FORMAT          0x00000A20u",
+            "typedef ap_fixed<16, 2, AP_TRN, AP_WRAP> weight_t;",
             "typedef ap_fixed<16, 7, AP_TRN, AP_WRAP> attn_bias_t;",
             "typedef ap_ufixed<8, 0, AP_TRN, AP_WRAP> pixel_t;",
         ] {
             assert!(h.lines().any(|l| l == line), "no line {line:?} in\n{h}");
         }
+        assert!(h.contains("#else\ntypedef ap_int<8> patch_weight_t;\n#endif\n"));
         let int8 = profile_header(&Profile::INT8);
-        assert!(int8.contains("typedef ap_int<8> weight_t;\n"));
         assert!(int8.contains("#define M3RT_WEIGHT_MODE 2 // M3RT_WEIGHT_MODE_INT8_PER_CHANNEL\n"));
     }
 }

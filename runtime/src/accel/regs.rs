@@ -284,7 +284,13 @@ impl Gmem {
 pub enum Port {
     /// A pointer into DDR read or written through an AXI4 master (`m_axi`, `offset=slave`: its address is
     /// a [`Kind::Pointer`] register).
-    MAxi(Gmem),
+    MAxi {
+        /// The master it goes through.
+        bundle: Gmem,
+        /// The C macro giving its `depth` in elements, which only RTL co-simulation reads
+        /// (`hls/include/m3rt_config.h` defines them).
+        depth: &'static str,
+    },
     /// A scalar in the `control` slave (`s_axilite`), in or out.
     SAxiLite,
 }
@@ -318,16 +324,20 @@ const fn arg(name: &'static str, c_type: &'static str, port: Port) -> Arg {
     Arg { name, c_type, port }
 }
 
+const fn maxi(bundle: Gmem, depth: &'static str) -> Port {
+    Port::MAxi { bundle, depth }
+}
+
 /// The top function's arguments, in order.
 pub const ARGS: [Arg; 12] = [
-    arg("model", "const uint32_t *", Port::MAxi(Gmem::Gmem1)),
-    arg("gates", "const uint32_t *", Port::MAxi(Gmem::Gmem1)),
-    arg("head", "const uint32_t *", Port::MAxi(Gmem::Gmem1)),
-    arg("wq16", "const int16_t *", Port::MAxi(Gmem::Gmem0)),
-    arg("wq8", "const int8_t *", Port::MAxi(Gmem::Gmem0)),
-    arg("input", "const uint8_t *", Port::MAxi(Gmem::Gmem1)),
-    arg("output", "int32_t *", Port::MAxi(Gmem::Gmem1)),
-    arg("work", "int32_t *", Port::MAxi(Gmem::Gmem1)),
+    arg("model", "const uint32_t *", maxi(Gmem::Gmem1, "M3RT_COSIM_DESC_DEPTH")),
+    arg("gates", "const uint32_t *", maxi(Gmem::Gmem1, "M3RT_COSIM_GATES_DEPTH")),
+    arg("head", "const uint32_t *", maxi(Gmem::Gmem1, "M3RT_COSIM_HEAD_DEPTH")),
+    arg("wq16", "const int16_t *", maxi(Gmem::Gmem0, "M3RT_COSIM_WEIGHT_DEPTH")),
+    arg("wq8", "const int8_t *", maxi(Gmem::Gmem0, "M3RT_COSIM_WEIGHT_DEPTH")),
+    arg("input", "const uint8_t *", maxi(Gmem::Gmem1, "M3RT_COSIM_INPUT_DEPTH")),
+    arg("output", "int32_t *", maxi(Gmem::Gmem1, "M3RT_COSIM_OUTPUT_DEPTH")),
+    arg("work", "int32_t *", maxi(Gmem::Gmem1, "M3RT_COSIM_WORK_DEPTH")),
     arg("work_words", "uint32_t", Port::SAxiLite),
     arg("status", "uint32_t *", Port::SAxiLite),
     arg("expert_loads", "uint32_t *", Port::SAxiLite),
@@ -379,13 +389,13 @@ mod tests {
         for (a, r) in ARGS.iter().zip(regs) {
             assert_eq!(a.register(), Some(*r));
             let expected = match a.port {
-                Port::MAxi(_) => Kind::Pointer,
+                Port::MAxi { .. } => Kind::Pointer,
                 Port::SAxiLite if a.c_type.ends_with('*') => Kind::ScalarOut,
                 Port::SAxiLite => Kind::ScalarIn,
             };
             assert_eq!(r.kind, expected, "{}", a.name);
             let weights = matches!(a.name, "wq16" | "wq8");
-            assert_eq!(a.port == Port::MAxi(Gmem::Gmem0), weights, "{}", a.name);
+            assert_eq!(matches!(a.port, Port::MAxi { bundle: Gmem::Gmem0, .. }), weights, "{}", a.name);
         }
         let mut bits = BITS.iter();
         assert!(bits.all(|b| b.bit < 32));

@@ -43,6 +43,7 @@ pub fn check_compiles(include: &Path) -> Result<()> {
         cmd
     };
     run(&mut gxx()).context("the generated headers do not compile")?;
+    run(gxx().arg("-DM3RT_WEIGHT_MODE=2")).context("the generated headers do not compile with M3RT_WEIGHT_MODE=2")?;
     println!("headers compile (g++ -std=c++14 -fsyntax-only)");
     if let Some(ap) = std::env::var_os("M3RT_AP_TYPES") {
         run(gxx().arg("-DM3RT_WITH_AP_TYPES").arg("-isystem").arg(&ap))
