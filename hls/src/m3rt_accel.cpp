@@ -14,8 +14,8 @@ static WeightRef head_first_conv(const ModelInfo &m) {
   h.dim = m.dim;
   h.width = m.head_width;
   h.out_channels = m.out_channels;
-  h.conv_w[0] = m.head[desc::HEAD_CONV0];
-  h.conv_b[0] = m.head[desc::HEAD_CONV0 + 1];
+  h.conv_w[0] = m.head[M3RT_HEAD_CONV_W(0)];
+  h.conv_b[0] = m.head[M3RT_HEAD_CONV_B(0)];
   return head_conv_weights(h, 0);
 }
 
@@ -34,10 +34,10 @@ static void run_model(const ModelInfo &m, const int16_t *wq16, const int8_t *wq8
     pe.mean[c] = m.mean[c];
     pe.inv_std[c] = m.inv_std[c];
   }
-  pe.weight = m.tensor[desc::T_PATCH_W];
-  pe.bias = m.tensor[desc::T_PATCH_B];
-  pe.cls = m.tensor[desc::T_CLS];
-  pe.pos = m.tensor[desc::T_POS];
+  pe.weight = m.tensor[M3RT_TENSOR_PATCH_W];
+  pe.bias = m.tensor[M3RT_TENSOR_PATCH_B];
+  pe.cls = m.tensor[M3RT_TENSOR_CLS_TOKEN];
+  pe.pos = m.tensor[M3RT_TENSOR_POS_EMBED];
   pe.dst = l.x;
   patch_embed(pe, block_weights(m, 0, M_QKV), ls, wq16, wq8, input, work, st);
   M3RT_TRACE(work, l.x, (uint64_t)m.tokens * m.dim, "embed");
@@ -56,11 +56,11 @@ ENCODER_BLOCKS:
   h.grid_w = m.image_w / m.patch;
   h.image_h = m.image_h;
   h.image_w = m.image_w;
-  h.ln_gain = m.head[desc::HEAD_LN_G];
-  h.ln_shift = m.head[desc::HEAD_LN_B];
+  h.ln_gain = m.head[M3RT_HEAD_LN_GAIN];
+  h.ln_shift = m.head[M3RT_HEAD_LN_SHIFT];
   for (uint32_t j = 0; j < head_conv_count(m); j++) {
-    h.conv_w[j] = m.head[desc::HEAD_CONV0 + 2 * j];
-    h.conv_b[j] = m.head[desc::HEAD_CONV0 + 2 * j + 1];
+    h.conv_w[j] = m.head[M3RT_HEAD_CONV_W(j)];
+    h.conv_b[j] = m.head[M3RT_HEAD_CONV_B(j)];
   }
   h.x = l.x;
   h.map_a = l.map_a;
@@ -79,7 +79,7 @@ void m3rt_accel(const uint32_t *model, const uint32_t *gates, const uint32_t *he
   st.weight_bytes = 0;
   st.expert_loads = 0;
   uint32_t s = read_model(model, gates, head, work_words, m);
-  if (s == STATUS_OK) run_model(m, wq16, wq8, input, output, work, st);
+  if (s == M3RT_STATUS_OK) run_model(m, wq16, wq8, input, output, work, st);
   *status = s;
   *expert_loads = st.expert_loads;
   *weight_kib = (uint32_t)((st.weight_bytes + 1023) / 1024);

@@ -233,22 +233,22 @@ static void test_status() {
   ModelInfo m;
   // Work: 8TD + T * 256 + 4Tk + (E + 1) + 2M with M = max(64, 32) * 2 * 4 = 512: 4608 + 2304 + 72 + 5 + 1024.
   const uint32_t need = 8013;
-  check("status ok", read_model(d, gates, head, need, m), STATUS_OK);
+  check("status ok", read_model(d, gates, head, need, m), M3RT_STATUS_OK);
   check("work formula", work_layout(m).total, need);
-  check("status work", read_model(d, gates, head, need - 1, m), STATUS_WORK_TOO_SMALL);
+  check("status work", read_model(d, gates, head, need - 1, m), M3RT_STATUS_WORK_TOO_SMALL);
   d[0] ^= 1;
-  check("status magic", read_model(d, gates, head, need, m), STATUS_BAD_MAGIC);
+  check("status magic", read_model(d, gates, head, need, m), M3RT_STATUS_BAD_MAGIC);
   d[0] ^= 1;
   d[3] ^= 1;
-  check("status profile", read_model(d, gates, head, need, m), STATUS_PROFILE);
+  check("status profile", read_model(d, gates, head, need, m), M3RT_STATUS_PROFILE);
   d[3] ^= 1;
   d[12] = 2 * M3RT_MAX_DIM;
-  check("status too large", read_model(d, gates, head, need, m), STATUS_TOO_LARGE);
+  check("status too large", read_model(d, gates, head, need, m), M3RT_STATUS_TOO_LARGE);
   d[12] = 63;  // not a multiple of the 2 heads
-  check("status unsupported", read_model(d, gates, head, need, m), STATUS_UNSUPPORTED);
+  check("status unsupported", read_model(d, gates, head, need, m), M3RT_STATUS_UNSUPPORTED);
   d[12] = 64;
   d[11] = 8;  // light head over 8-pixel patches is fine, but the token count no longer matches
-  check("status tokens", read_model(d, gates, head, need, m), STATUS_UNSUPPORTED);
+  check("status tokens", read_model(d, gates, head, need, m), M3RT_STATUS_UNSUPPORTED);
 }
 
 int main() {

@@ -13,7 +13,7 @@ namespace m3rt {
 enum BlockMatrix : uint8_t { M_QKV = 0, M_PROJ = 1, M_FC1 = 2, M_FC2 = 3, M_GATE = 4 };
 
 static inline uint64_t block_tensor(const ModelInfo &m, uint32_t b, uint32_t j) {
-  return m.tensor[desc::T_BLOCKS + desc::T_PER_BLOCK * b + j];
+  return m.tensor[M3RT_TENSORS_BEFORE_BLOCKS + M3RT_TENSORS_PER_BLOCK * b + j];
 }
 
 // The weights of one of block b's dense matrices (or its gate).
@@ -26,21 +26,21 @@ static inline WeightRef block_weights(const ModelInfo &m, uint32_t b, uint8_t wh
   w.frac = FW;
   w.has_bias = true;
   w.k = D;
-  uint32_t wt = desc::B_QKV_W;
+  uint32_t wt = M3RT_BLOCK_QKV_W;
   w.bias_frac = FAB;
   if (which == M_QKV) {
     w.n = 3 * D;
   } else if (which == M_PROJ) {
     w.n = D;
-    wt = desc::B_PROJ_W;
+    wt = M3RT_BLOCK_PROJ_W;
   } else if (which == M_FC1) {
     w.n = m.mlp_hidden;
-    wt = desc::B_FC1_W;
+    wt = M3RT_BLOCK_FC1_W;
     w.bias_frac = FB;
   } else if (which == M_FC2) {
     w.k = m.mlp_hidden;
     w.n = D;
-    wt = desc::B_FC2_W;
+    wt = M3RT_BLOCK_FC2_W;
     w.bias_frac = FB;
   } else {
     w.n = m.experts;
@@ -94,7 +94,7 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
   const uint32_t T = m.tokens, D = m.dim;
   const uint64_t TD = (uint64_t)T * D;
   const bool moe_block = is_moe(m, b);
-  block_layernorm(m, l, b, desc::B_LN1_G, wq16, work, st);
+  block_layernorm(m, l, b, M3RT_BLOCK_LN1_G, wq16, work, st);
   M3RT_TRACE(work, l.ln, TD, "b%u.ln1", b);
   linear(rows_linear(block_weights(m, b, M_QKV), T, l.ln, l.qkv, ACT_NONE), block_weights(m, b, M_PROJ), ls,
          wq16, wq8, input, work, st);
@@ -113,7 +113,7 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
   M3RT_TRACE(work, l.y, TD, "b%u.proj", b);
   residual_add(work, l.x, l.y, TD);
   M3RT_TRACE(work, l.x, TD, "b%u.res1", b);
-  block_layernorm(m, l, b, desc::B_LN2_G, wq16, work, st);
+  block_layernorm(m, l, b, M3RT_BLOCK_LN2_G, wq16, work, st);
   M3RT_TRACE(work, l.ln, TD, "b%u.ln2", b);
   if (!moe_block) {
     linear(rows_linear(block_weights(m, b, M_FC1), T, l.ln, l.hid, ACT_GELU), block_weights(m, b, M_FC2), ls,
@@ -129,10 +129,10 @@ static inline void block(const ModelInfo &m, const WorkLayout &l, uint32_t b, co
     mc.top_k = m.top_k;
     mc.hidden = m.expert_hidden;
     mc.gate = m.gate[b];
-    mc.w1 = block_tensor(m, b, desc::B_FC1_W);
-    mc.b1 = block_tensor(m, b, desc::B_FC1_B);
-    mc.w2 = block_tensor(m, b, desc::B_FC2_W);
-    mc.b2 = block_tensor(m, b, desc::B_FC2_B);
+    mc.w1 = block_tensor(m, b, M3RT_BLOCK_FC1_W);
+    mc.b1 = block_tensor(m, b, M3RT_BLOCK_FC1_B);
+    mc.w2 = block_tensor(m, b, M3RT_BLOCK_FC2_W);
+    mc.b2 = block_tensor(m, b, M3RT_BLOCK_FC2_B);
     mc.src = l.ln;
     mc.routes = l.routes;
     mc.qtok = l.qtok;
