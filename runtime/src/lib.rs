@@ -5,6 +5,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod backend;
 pub mod bundle;
 pub mod engine;
 pub mod error;
