@@ -117,6 +117,17 @@ pub enum Error {
         /// What failed.
         what: &'static str,
     },
+    /// A fixed-point profile breaks a rule of `docs/fixed-point.md` ("Profiles").
+    BadProfile {
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+    /// A value the fixed-point model or the accelerator's descriptor needs does not fit the format or the
+    /// word that must hold it (a normalisation std ≤ 2^-8, a tensor offset past 4 GiB, ...).
+    Unrepresentable {
+        /// Which value, and the limit it exceeds.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -165,6 +176,8 @@ impl fmt::Display for Error {
             Error::FrameTooLong { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
             Error::BadCobs => write!(f, "frame is not valid COBS"),
             Error::Storage { what } => write!(f, "model storage failed: {what}"),
+            Error::BadProfile { rule } => write!(f, "invalid fixed-point profile: {rule}"),
+            Error::Unrepresentable { what } => write!(f, "not representable in fixed point: {what}"),
         }
     }
 }

@@ -5,10 +5,12 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod accel;
 pub mod backend;
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod fixed;
 pub mod kernels;
 pub mod model;
 pub mod moe;

@@ -90,6 +90,13 @@ impl<'a> Bundle<'a> {
         TensorRecord::read(self.table, index)
     }
 
+    /// The byte offset of tensor `index`'s data from the start of the weight section (what the accelerator's
+    /// descriptor holds), or [`Error::UnknownTensor`].
+    pub fn weight_offset(&self, index: u32) -> Result<u64> {
+        let start = super::layout::u64_of(self.weights.0);
+        self.record(index)?.offset.checked_sub(start).ok_or(Error::Malformed { what: "tensor offset" })
+    }
+
     /// The smallest byte range of [`Bundle::bytes`] holding the data of every tensor with a canonical index
     /// in `tensors` (empty for an empty range), or [`Error::UnknownTensor`].
     pub fn span(&self, tensors: core::ops::Range<u32>) -> Result<core::ops::Range<usize>> {

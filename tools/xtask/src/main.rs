@@ -2,6 +2,7 @@
 //! needs (rustup targets, a Python venv with the exporter's packages).
 
 mod bench_report;
+mod headers;
 mod linux_board;
 mod models;
 mod qemu;
@@ -21,6 +22,8 @@ commands:
   venv      create or update the Python venv the exporter needs
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
                 (--reuse: render the last run's timings again)
+  headers   rewrite the generated C headers of hls/include (m3rt_regs.h, m3rt_profile.h, m3rt_tables.h)
+            from their Rust generators and compile them with g++ -std=c++14 -fsyntax-only
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites);
             then cross-build the Linux board (aarch64-unknown-linux-gnu) and test it under qemu-aarch64
@@ -29,6 +32,7 @@ commands:
 
 environment:
   M3RT_CACHE   where the Python venv lives (default: ~/.cache/m3rt)
+  M3RT_AP_TYPES  a folder with the ap_types headers (ap_fixed.h): `headers` also compiles the ap_fixed typedefs
 ";
 
 fn main() -> Result<()> {
@@ -41,6 +45,7 @@ fn main() -> Result<()> {
             models::generate_all(&py)
         }
         "venv" => models::venv().map(|_| ()),
+        "headers" => headers::write(),
         "nostd" => steps::nostd(),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
         "qemu-linux" => qemu::linux_only(),
