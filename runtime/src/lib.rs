@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod accel;
+pub mod backend;
 pub mod bundle;
 pub mod engine;
 pub mod error;

@@ -2,8 +2,9 @@
 //! requests with `NoModel`, checks uploads (order, size, CRC, bundle validity) and never switches to a bad
 //! one. Expected answers are written out by hand from the protocol's rules.
 
+use m3rt::backend::CpuBackend;
 use m3rt::protocol::{frame, ErrorCode, Info, Request, Response, Slot, MAX_FRAME, PROTOCOL_VERSION};
-use m3rt::serve::{ActiveMarker, CpuBackend, ModelStorage, Server, SliceStorage, Stopped};
+use m3rt::serve::{ActiveMarker, ModelStorage, Server, SliceStorage, Stopped};
 
 /// A byte stream that yields a fixed script and records what is written.
 struct Script {

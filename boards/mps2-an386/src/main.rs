@@ -19,8 +19,8 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
 use embedded_io::Write;
+use m3rt::backend::{Backend, CpuBackend};
 use m3rt::bundle::Bundle;
-use m3rt::engine::Engine;
 
 /// Bytes aligned to 64, as the bundle format wants its weights in memory.
 #[repr(C, align(64))]
@@ -66,9 +66,10 @@ fn self_test(
     output: &mut [f32],
 ) -> Result<(), m3rt_selftest::Failure<core::convert::Infallible>> {
     let bundle = Bundle::parse(&MODEL.0)?;
-    let mut engine = Engine::new(bundle, scratch)?;
-    let input = buffers::load_input(INPUT, input, engine.input_len())?;
-    m3rt_selftest::report(uart, &mut engine, input, output)
+    let mut backend = CpuBackend::new(scratch);
+    let mut model = backend.load(bundle)?;
+    let input = buffers::load_input(INPUT, input, model.input_len())?;
+    m3rt_selftest::report(uart, &mut model, input, output)
 }
 
 /// Copies the model into slot A, then runs the command loop over UART0 forever.
@@ -85,7 +86,7 @@ fn serve(mut uart: uart::Uart, buf: buffers::Buffers) -> ! {
     // The zero byte ends the text as a (damaged, dropped) frame for the host's deframer.
     let _ = uart.write_all(b"serving\r\n\0");
     defmt::info!("serving the m3rt protocol on UART0");
-    let backend = m3rt::serve::CpuBackend::new(buf.scratch);
+    let backend = CpuBackend::new(buf.scratch);
     let mut server = m3rt::serve::Server::new(uart, storage, backend, buf.input, buf.output, FIRMWARE);
     loop {
         // A UART never ends and never fails: `run` returns only for a warm reboot, and the loop reloads the

@@ -8,7 +8,8 @@
 //! self-test done
 //! ```
 //! A firmware writes these lines to its UART; `cargo xtask qemu` computes the same lines with the host
-//! runtime's `Engine::run` on the same bundle and input and requires them to be identical.
+//! runtime on the same bundle and input and requires them to be identical. [`report`] runs on any
+//! [`Inference`], so every backend a firmware can load gets the same check.
 #![no_std]
 
 pub mod npy;
@@ -16,7 +17,7 @@ pub mod npy;
 use core::fmt;
 
 use crc::{Crc, CRC_32_ISO_HDLC};
-use m3rt::engine::Engine;
+use m3rt::backend::Inference;
 
 /// The CRC-32 used for digests: the zlib / Ethernet one (reflected, polynomial 0x04C11DB7).
 pub const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
@@ -76,29 +77,29 @@ impl<E> From<m3rt::Error> for Failure<E> {
     }
 }
 
-/// Runs every task of `engine` on `input` (`[3, H, W]`) and writes the report to `w`: a model line, one line
-/// per task with the output's length and [`digest_f32`], and a closing line. `output` must hold the largest
-/// task output. Leaves task 0 selected.
-pub fn report<W: embedded_io::Write>(
+/// Runs every task of `model` on `input` (`[3, H, W]`) and writes the report to `w`: a model line (with the
+/// bundle's stated scratch size), one line per task with the output's length and [`digest_f32`], and a
+/// closing line. `output` must hold the largest task output. Leaves task 0 selected.
+pub fn report<W: embedded_io::Write, I: Inference + ?Sized>(
     w: &mut W,
-    engine: &mut Engine<'_, '_>,
+    model: &mut I,
     input: &[f32],
     output: &mut [f32],
 ) -> Result<(), Failure<W::Error>> {
-    let h = *engine.bundle().hyper();
-    let tasks = engine.bundle().task_count();
-    let scratch = engine.bundle().scratch_floats();
+    let h = *model.bundle().hyper();
+    let tasks = model.bundle().task_count();
+    let scratch = model.bundle().scratch_floats();
     write!(w, "model: {tasks} tasks, input 3x{}x{}, scratch {scratch} floats\r\n", h.image_h, h.image_w)?;
     for t in 0..tasks {
-        engine.select_task(t)?;
-        let len = engine.output_len()?;
+        model.select_task(t)?;
+        let len = model.output_len()?;
         let have = output.len();
         let out = output.get_mut(..len).ok_or(Failure::OutputTooSmall { needed: len, have })?;
-        engine.run(input, out)?;
-        let name = engine.bundle().task(t)?.name;
+        model.run(input, out)?;
+        let name = model.bundle().task(t)?.name;
         write!(w, "task {t} {name}: {len} floats, crc32 {:#010x}\r\n", digest_f32(out))?;
     }
-    engine.select_task(0)?;
+    model.select_task(0)?;
     w.write_all(b"self-test done\r\n").map_err(Failure::Write)
 }
 

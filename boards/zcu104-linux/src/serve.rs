@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
+use m3rt::backend::CpuBackend;
 use m3rt::bundle::layout::{crc32, PREAMBLE_LEN};
 use m3rt::bundle::{AlignedBytes, Bundle};
-use m3rt::serve::{CpuBackend, ModelStorage, Server, Stopped};
+use m3rt::serve::{ModelStorage, Server, Stopped};
 
 use crate::line::{ListenerLine, StdIo};
 use crate::slots::FileStorage;

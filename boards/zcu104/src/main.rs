@@ -18,8 +18,8 @@ mod start;
 mod uart;
 
 use embedded_io::Write;
+use m3rt::backend::{Backend, CpuBackend};
 use m3rt::bundle::Bundle;
-use m3rt::engine::Engine;
 use m3rt::serve::{ModelStorage, SliceStorage};
 
 /// The self-test input: `models/micro/golden/input_0.npy` as little-endian f32 bytes (see `build.rs`).
@@ -64,14 +64,15 @@ fn self_test(
 ) -> Result<(), m3rt_selftest::Failure<core::convert::Infallible>> {
     let bytes = model.ok_or(m3rt::Error::BadMagic)?;
     let bundle = Bundle::parse(bytes)?;
-    let mut engine = Engine::new(bundle, scratch)?;
-    let input = buffers::load_input(INPUT, input, engine.input_len())?;
-    m3rt_selftest::report(uart, &mut engine, input, output)
+    let mut backend = CpuBackend::new(scratch);
+    let mut model = backend.load(bundle)?;
+    let input = buffers::load_input(INPUT, input, model.input_len())?;
+    m3rt_selftest::report(uart, &mut model, input, output)
 }
 
 /// The command loop over UART0, forever.
 fn serve(uart: uart::Uart, storage: SliceStorage<'static>, buf: buffers::Buffers) -> ! {
-    let backend = m3rt::serve::CpuBackend::new(buf.scratch);
+    let backend = CpuBackend::new(buf.scratch);
     let mut server =
         m3rt::serve::Server::new(uart, storage, backend, buf.input, buf.output, FIRMWARE).with_clock(start::micros);
     loop {

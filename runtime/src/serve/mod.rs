@@ -16,15 +16,14 @@
 //! staging slices are the caller's. Damaged frames get an error response and the loop goes
 //! on; a model upload only changes the active slot once it is complete and verified.
 
-mod backend;
 mod session;
 mod storage;
 
-pub use backend::{Backend, CpuBackend, Inference};
 pub use storage::{ActiveMarker, ModelStorage, SliceSlot, SliceStorage, SlotWriter};
 
 use embedded_io::{Read, Write};
 
+use crate::backend::Backend;
 use crate::bundle::layout::crc32;
 use crate::bundle::Bundle;
 use crate::protocol::{frame, Deframer, ErrorCode, Response, MAX_FRAME};

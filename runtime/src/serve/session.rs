@@ -3,9 +3,9 @@
 
 use embedded_io::{Read, Write};
 
-use super::backend::{Backend, Inference};
 use super::storage::SlotWriter;
 use super::{send, Rx};
+use crate::backend::{Backend, Inference};
 use crate::bundle::layout::{crc32, PREAMBLE_LEN};
 use crate::bundle::Bundle;
 use crate::protocol::{

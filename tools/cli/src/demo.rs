@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use m3rt::engine::Engine;
+use m3rt::bundle::Bundle;
+use m3rt_cli::backends::{BackendName, Loaded};
 use m3rt_cli::convert::{convert_file, Precision};
 
 use crate::{picture, tensor_io};
@@ -21,6 +22,9 @@ pub struct DemoArgs {
     /// Runs per task for the latency figure.
     #[arg(long, default_value_t = 50)]
     repeat: usize,
+    /// The backend that runs the model.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendName,
 }
 
 fn default_model_dir() -> PathBuf {
@@ -55,13 +59,17 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     }
     let bytes = tensor_io::read_bundle(&bundle_path)?;
     let bundle = bytes.parse().map_err(|e| anyhow!("{}: {e}", bundle_path.display()))?;
+    let (_, input) = tensor_io::read_npy(&dir.join("golden/input_0.npy"))?;
+    args.backend.with_loaded(bundle, |loaded| demo_loaded(args, &dir, &bundle, &input, loaded))
+}
+
+/// Every task of `bundle` (exported in `dir`) run on `input` once the model is loaded on its backend.
+fn demo_loaded(args: &DemoArgs, dir: &Path, bundle: &Bundle<'_>, input: &[f32], loaded: Loaded<'_>) -> Result<()> {
+    let Loaded { backend, scratch_words, model } = loaded;
     let hyper = *bundle.hyper();
     let (h, w) = (hyper.image_h as usize, hyper.image_w as usize);
-    let (_, input) = tensor_io::read_npy(&dir.join("golden/input_0.npy"))?;
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
-    let mut engine = Engine::new(bundle, &mut scratch)?;
     println!(
-        "model: {}x{} image, D={}, {} blocks ({} MoE, {} experts, top-{}), {} tasks, scratch {:.2} MiB",
+        "model: {}x{} image, D={}, {} blocks ({} MoE, {} experts, top-{}), {} tasks, {} backend, scratch {:.2} MiB",
         h,
         w,
         hyper.dim,
@@ -70,18 +78,19 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         hyper.experts,
         hyper.top_k,
         hyper.tasks,
-        bundle.scratch_floats() as f64 * 4.0 / (1 << 20) as f64
+        backend,
+        scratch_words as f64 * 4.0 / (1 << 20) as f64
     );
     println!("{:<10} {:>4} {:>14} {:>18} {:>16}", "task", "C", "median (ms)", "max |diff| golden", "experts read");
     for t in 0..bundle.task_count() {
         let info = bundle.task(t)?;
-        engine.select_task(t)?;
+        model.select_task(t)?;
         let c = info.out_channels as usize;
-        let mut output = vec![0f32; engine.output_len()?];
+        let mut output = vec![0f32; model.output_len()?];
         let mut times = Vec::with_capacity(args.repeat.max(1));
         for _ in 0..args.repeat.max(1) {
             let start = Instant::now();
-            engine.run(&input, &mut output)?;
+            model.run(input, &mut output)?;
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
@@ -93,7 +102,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
             }
             _ => "n/a".into(),
         };
-        let read: u32 = engine.counters().experts_read.iter().map(|m| m.count_ones()).sum();
+        let read: u32 = model.counters().experts_read.iter().map(|m| m.count_ones()).sum();
         let total = hyper.moe_count() * hyper.experts;
         println!(
             "{:<10} {:>4} {:>14.3} {:>18} {:>16}",
@@ -104,7 +113,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
             format!("{read}/{total}")
         );
         let pic = picture::side_by_side(
-            &picture::from_input(&input, h, w),
+            &picture::from_input(input, h, w),
             &picture::draw_output(&output, c, h, w, info.post),
         );
         let path = args.out.join(format!("{}.png", info.name));
@@ -113,7 +122,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     let t = Instant::now();
     let switches = 100_000u32;
     for i in 0..switches {
-        engine.select_task(i % bundle.task_count())?;
+        model.select_task(i % bundle.task_count())?;
     }
     println!(
         "task switch: {:.1} ns each ({} switches); pictures in {}",

@@ -40,7 +40,7 @@ enum Command {
         /// The bundle.
         bundle: PathBuf,
     },
-    /// Run one task of a bundle on the CPU.
+    /// Run one task of a bundle on a backend (the CPU by default).
     Run(run::RunArgs),
     /// Convert the shipped micro model if needed, run every task on a sample input, print latencies and
     /// write pictures.

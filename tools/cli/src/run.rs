@@ -1,11 +1,11 @@
-//! `m3rt run`: one task of a bundle on the CPU.
+//! `m3rt run`: one task of a bundle on a backend (`--backend`, default the CPU).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use m3rt::bundle::Bundle;
-use m3rt::engine::Engine;
+use m3rt_cli::backends::{BackendName, Loaded};
 
 use crate::{picture, tensor_io};
 
@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// memory (about one stage's weights resident), at the cost of faulting the pages in again.
     #[arg(long)]
     low_memory: bool,
+    /// The backend that runs the model.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendName,
 }
 
 /// Names of the tasks of a bundle, for error messages.
@@ -54,19 +57,23 @@ pub fn read_input(path: &Path, h: usize, w: usize) -> Result<Vec<f32>> {
 pub fn run(args: &RunArgs) -> Result<()> {
     let bytes = tensor_io::read_bundle(&args.model)?;
     let bundle = bytes.parse().map_err(|e| anyhow!("{}: {e}", args.model.display()))?;
-    let hyper = *bundle.hyper();
-    let (h, w) = (hyper.image_h as usize, hyper.image_w as usize);
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
-    let mut engine = Engine::new(bundle, &mut scratch)?;
-    engine
-        .select_task_by_name(&args.task)
-        .map_err(|_| anyhow!("the model has no task '{}'; its tasks are: {}", args.task, task_names(&bundle)))?;
-    let info = bundle.task(engine.task())?;
-    let input = read_input(&args.input, h, w)?;
-    let mut output = vec![0f32; engine.output_len()?];
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
+    args.backend.with_loaded(bundle, |loaded| run_loaded(args, &bytes, &bundle, loaded))
+}
+
+/// `m3rt run` once `bundle` (the bytes `bytes`) is loaded on its backend.
+fn run_loaded(args: &RunArgs, bytes: &tensor_io::BundleBytes, bundle: &Bundle<'_>, loaded: Loaded<'_>) -> Result<()> {
+    let Loaded { backend, model, .. } = loaded;
+    let hyper = *bundle.hyper();
+    let (h, w) = (hyper.image_h as usize, hyper.image_w as usize);
+    model
+        .select_task_by_name(&args.task)
+        .map_err(|_| anyhow!("the model has no task '{}'; its tasks are: {}", args.task, task_names(bundle)))?;
+    let info = bundle.task(model.task())?;
+    let input = read_input(&args.input, h, w)?;
+    let mut output = vec![0f32; model.output_len()?];
     // A single run reads every weight page once either way, so it releases each stage's pages as soon as
     // the stage is done; repeated runs keep them resident unless asked not to.
     let release = args.low_memory || args.repeat == 1;
@@ -74,16 +81,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
     for _ in 0..args.repeat {
         let t = Instant::now();
         if release {
-            engine.run_releasing(&input, &mut output, &mut |span| bytes.release_inside(span))
+            model.run_releasing(&input, &mut output, &mut |span| bytes.release_inside(span))
         } else {
-            engine.run(&input, &mut output)
+            model.run(&input, &mut output)
         }
         .context("inference failed")?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "{}: task '{}' ({} channels, {}x{}), median {:.3} ms over {} run(s)",
+        "{}: task '{}' ({} channels, {}x{}) on the {backend} backend, median {:.3} ms over {} run(s)",
         args.model.display(),
         info.name,
         info.out_channels,

@@ -56,7 +56,7 @@ impl BundleBytes {
 impl BundleBytes {
     /// Drops this process's pages of the bundle bytes `range` (offsets into the bundle) that lie wholly
     /// inside it, so pages shared with a neighbouring stage stay; does nothing for a copied bundle. Made
-    /// for [`m3rt::engine::Engine::run_releasing`]'s reports.
+    /// for [`m3rt::backend::Inference::run_releasing`]'s reports.
     pub fn release_inside(&self, range: std::ops::Range<usize>) {
         let BundleBytes::Mapped(map) = self else { return };
         let page = page_size();

@@ -4,7 +4,8 @@
 //! 2. `micro` is converted to an f32 bundle (`m3rt convert models/micro/model.onnx`), both firmwares are built.
 //! 3. Every run in [`RUNS`] boots with a hard timeout (killed when it expires) and must exit 0 (semihosting).
 //! 4. Its UART transcript must equal `ci/expected/<board>/<run>.run`, and its self-test lines must equal those
-//!    computed here by the host runtime's `Engine::run` on the same bundle and input. The host build used is
+//!    computed here by the host runtime's CPU backend (`m3rt::backend::CpuBackend`, the one the firmwares
+//!    load) on the same bundle and input, through the same `m3rt_selftest::report`. The host build used is
 //!    the portable one the firmwares run (this crate enables `alloc`, not `std`, so no AVX2/FMA kernels).
 //!
 //! 5. Then `tools/cli/tests/qemu_boards.rs` boots both firmwares with their command loop and drives them
@@ -21,8 +22,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use m3rt::backend::{Backend, CpuBackend};
 use m3rt::bundle::{AlignedBytes, Bundle};
-use m3rt::engine::Engine;
 
 use crate::{linux_board, steps};
 
@@ -135,11 +136,12 @@ fn host_reference(root: &Path, bundle_path: &Path) -> Result<String> {
     let input: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let (h, w) = (bundle.hyper().image_h as usize, bundle.hyper().image_w as usize);
     let most = bundle.tasks().map(|t| t.out_channels as usize).max().unwrap_or(0) * h * w;
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
+    let mut scratch = vec![0f32; CpuBackend::new(&mut []).scratch_words(&bundle)];
     let mut output = vec![0f32; most];
-    let mut engine = Engine::new(bundle, &mut scratch).map_err(|e| anyhow!("engine: {e}"))?;
+    let mut backend = CpuBackend::new(&mut scratch);
+    let mut model = backend.load(bundle).map_err(|e| anyhow!("loading on the cpu backend: {e}"))?;
     let mut report = Vec::new();
-    m3rt_selftest::report(&mut report, &mut engine, &input, &mut output).map_err(|e| anyhow!("{e}"))?;
+    m3rt_selftest::report(&mut report, &mut model, &input, &mut output).map_err(|e| anyhow!("{e}"))?;
     Ok(String::from_utf8(report)?.replace("\r\n", "\n"))
 }
 

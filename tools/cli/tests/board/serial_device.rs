@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use crate::common::*;
+use m3rt::backend::CpuBackend;
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::engine::Engine;
-use m3rt::serve::{ActiveMarker, CpuBackend, Server, SliceStorage, Stopped};
+use m3rt::serve::{ActiveMarker, Server, SliceStorage, Stopped};
 use m3rt_cli::board::link::{open, LinkTarget};
 use m3rt_cli::board::{Client, StdIo};
 use m3rt_cli::convert::Precision;

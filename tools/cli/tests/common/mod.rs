@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use m3rt::backend::{Backend, Counters, CpuBackend};
 use m3rt::bundle::{AlignedBytes, Bundle};
-use m3rt::engine::Engine;
 use m3rt_cli::convert::{convert_onnx, Precision};
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
@@ -73,23 +73,25 @@ pub fn tract_run(onnx: &Path, task: &str, input: &[f32], h: usize, w: usize) -> 
     out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
 }
 
-/// Largest `|a - b| / max(1, |b|)`, the acceptance measure (bound 1e-4).
+/// Largest `|a - b| / max(1, |b|)`, the acceptance measure (each backend states its bound; the CPU's is 1e-4).
 pub fn max_rel_err(a: &[f32], reference: &[f32]) -> f32 {
     assert_eq!(a.len(), reference.len(), "output lengths differ");
     a.iter().zip(reference).map(|(x, r)| (x - r).abs() / r.abs().max(1.0)).fold(0.0, f32::max)
 }
 
-/// Host reference outputs (`Engine::run`) of every task of `bytes` on `input`, with each run's counters.
-pub fn host_outputs(bytes: &[u8], input: &[f32]) -> Vec<(Vec<f32>, m3rt::engine::Counters)> {
+/// Host reference outputs (the CPU backend's runs) of every task of `bytes` on `input`, with each run's
+/// counters.
+pub fn host_outputs(bytes: &[u8], input: &[f32]) -> Vec<(Vec<f32>, Counters)> {
     let bundle = Bundle::parse(bytes).unwrap();
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
-    let mut engine = Engine::new(bundle, &mut scratch).unwrap();
+    let mut scratch = vec![0f32; CpuBackend::new(&mut []).scratch_words(&bundle)];
+    let mut backend = CpuBackend::new(&mut scratch);
+    let mut model = backend.load(bundle).unwrap();
     (0..bundle.task_count())
         .map(|t| {
-            engine.select_task(t).unwrap();
-            let mut out = vec![0f32; engine.output_len().unwrap()];
-            engine.run(input, &mut out).unwrap();
-            (out, engine.counters().clone())
+            model.select_task(t).unwrap();
+            let mut out = vec![0f32; model.output_len().unwrap()];
+            model.run(input, &mut out).unwrap();
+            (out, model.counters().clone())
         })
         .collect()
 }

@@ -1,19 +1,22 @@
-//! Only experts picked by some token are read, each once per layer: the engine's read counters against the
-//! routing the exporter's independent NumPy reference recorded (`golden/route_<task>_<i>.npy`,
+//! Only experts picked by some token are read, each once per layer: the backend's read counters against
+//! the routing the exporter's independent NumPy reference recorded (`golden/route_<task>_<i>.npy`,
 //! `[moe layers, T, k]`).
 
-mod common;
-
-use common::*;
+use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
-use m3rt::engine::Engine;
 use m3rt::model::{TensorKey, TensorKind};
 use m3rt_cli::convert::Precision;
 
+use super::{loads, scratch, UnderTest};
+use crate::common::*;
+
 /// Checks the read counters on every golden input and task; returns how many (layer, expert) pairs were
 /// left unread over all runs.
-fn check(name: &str, precision: Precision) -> u32 {
+pub fn check<D: UnderTest>(name: &str, precision: Precision) -> u32 {
     let Some(dir) = model_dir(name) else { return 0 };
+    if !loads::<D>(precision) {
+        return 0;
+    }
     let mut unread = 0;
     let bytes = bundle(&dir, precision);
     let bundle = Bundle::parse(&bytes).unwrap();
@@ -26,8 +29,9 @@ fn check(name: &str, precision: Precision) -> u32 {
         .into_iter()
         .map(|k| bundle.tensor(TensorKey::block(k, first_moe)).unwrap().byte_len() as u64 / u64::from(e))
         .sum();
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
-    let mut engine = Engine::new(bundle, &mut scratch).unwrap();
+    let mut scratch = scratch::<D>(&bundle);
+    let mut backend = D::backend(&mut scratch);
+    let mut model = backend.load(bundle).unwrap();
     let moe_blocks: Vec<u32> = (0..h.depth).filter(|&b| h.is_moe(b)).collect();
     for i in 0..golden_inputs(&dir) {
         let (_, input) = npy_f32(&dir.join(format!("golden/input_{i}.npy")));
@@ -35,10 +39,10 @@ fn check(name: &str, precision: Precision) -> u32 {
             let task = bundle.task(t).unwrap().name;
             let (shape, route) = npy_i32(&dir.join(format!("golden/route_{task}_{i}.npy")));
             assert_eq!(shape, [moe_blocks.len(), h.tokens() as usize, h.top_k as usize]);
-            engine.select_task(t).unwrap();
-            let mut out = vec![0f32; engine.output_len().unwrap()];
-            engine.run(&input, &mut out).unwrap();
-            let c = engine.counters();
+            model.select_task(t).unwrap();
+            let mut out = vec![0f32; model.output_len().unwrap()];
+            model.run(&input, &mut out).unwrap();
+            let c = model.counters();
             let per_layer = route.len() / moe_blocks.len();
             let mut expected_bytes = 0;
             for (layer, &b) in moe_blocks.iter().enumerate() {
@@ -51,29 +55,17 @@ fn check(name: &str, precision: Precision) -> u32 {
             }
             assert_eq!(c.expert_bytes, expected_bytes, "{name}/{task}: expert bytes read");
             let all = moe_blocks.len() as u64 * u64::from(e) * per_expert;
-            println!("{name}/{task}/input {i}: read {expected_bytes} of {all} expert bytes");
+            println!("{}: {name}/{task}/input {i}: read {expected_bytes} of {all} expert bytes", D::NAME);
         }
     }
     unread
 }
 
-#[test]
-fn micro_reads_only_picked_experts() {
-    check("micro", Precision::F32);
-    check("micro", Precision::F16);
-}
-
-#[test]
-fn m3vit_t_reads_only_picked_experts() {
-    check("m3vit-t", Precision::F32);
-}
-
-#[test]
-fn unpicked_experts_are_never_read() {
-    // 16 experts, top-1, 9 tokens: most experts of every layer are idle, and none of them may be read.
-    let unread = check("sparse-route", Precision::F32) + check("sparse-route", Precision::F16);
+/// 16 experts, top-1, 9 tokens: most experts of every layer are idle, and none of them may be read.
+pub fn unpicked_experts_are_never_read<D: UnderTest>() {
+    let unread = check::<D>("sparse-route", Precision::F32) + check::<D>("sparse-route", Precision::F16);
     if model_dir("sparse-route").is_some() {
         assert!(unread > 0, "the sparse-route model should leave experts unread");
-        println!("sparse-route: {unread} (layer, expert) pairs left unread over all runs");
+        println!("{}: sparse-route: {unread} (layer, expert) pairs left unread over all runs", D::NAME);
     }
 }

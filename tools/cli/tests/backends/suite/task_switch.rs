@@ -1,13 +1,13 @@
 //! `select_task` touches no weight bytes: the pages holding the weights are made inaccessible with
 //! `mprotect(PROT_NONE)` while tasks are switched; any read of them would fault and kill the test.
 
-mod common;
-
-use common::*;
+use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
-use m3rt::engine::Engine;
 use m3rt::model::TensorKey;
 use m3rt_cli::convert::Precision;
+
+use super::{scratch, UnderTest};
+use crate::common::*;
 
 /// Page-aligned anonymous memory holding a copy of some bytes.
 struct Pages {
@@ -63,8 +63,8 @@ fn page() -> usize {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
 }
 
-#[test]
-fn select_task_reads_no_weight_byte() {
+/// 10 000 switches with the weights unreadable, then a run once they are readable again.
+pub fn select_task_reads_no_weight_byte<D: UnderTest>() {
     let dir = model_dir("micro").unwrap();
     let aligned = bundle(&dir, Precision::F32);
     let pages = Pages::copy_of(&aligned);
@@ -75,17 +75,18 @@ fn select_task_reads_no_weight_byte() {
         m3rt::bundle::TensorData::F32(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
         m3rt::bundle::TensorData::F16(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
     };
-    let mut scratch = vec![0f32; bundle.scratch_floats()];
-    let mut engine = Engine::new(bundle, &mut scratch).unwrap();
+    let mut scratch = scratch::<D>(&bundle);
+    let mut backend = D::backend(&mut scratch);
+    let mut model = backend.load(bundle).unwrap();
     let protected = pages.protect_from(first, libc::PROT_NONE);
     assert!(protected * 2 > bytes.len() - first, "most of the weights must be protected");
     for i in 0..10_000u32 {
-        engine.select_task(i % bundle.task_count()).unwrap();
+        model.select_task(i % bundle.task_count()).unwrap();
     }
-    assert!(engine.select_task(bundle.task_count()).is_err());
+    assert!(model.select_task(bundle.task_count()).is_err());
     pages.protect_from(first, libc::PROT_READ);
-    // And the engine still runs once the weights are readable again.
+    // And the backend still runs once the weights are readable again.
     let (_, input) = npy_f32(&dir.join("golden/input_0.npy"));
-    let mut out = vec![0f32; engine.output_len().unwrap()];
-    engine.run(&input, &mut out).unwrap();
+    let mut out = vec![0f32; model.output_len().unwrap()];
+    model.run(&input, &mut out).unwrap();
 }

@@ -1,0 +1,96 @@
+//! The backends the host commands run on, by name (`m3rt run --backend cpu`): each name maps to a runtime
+//! [`Backend`] made over working memory allocated here, sized by the backend itself
+//! ([`Backend::scratch_words`]), and the commands see only the loaded [`Inference`].
+//!
+//! Adding a backend is one entry in the `registry!` list below: its value name (`Fixed`), a doc line (the
+//! help text) and the function that makes it over a `&mut [f32]` (`m3rt::backend::FixedBackend::new`).
+
+use anyhow::{anyhow, Result};
+use m3rt::backend::{Backend, CpuBackend, Inference};
+use m3rt::bundle::Bundle;
+
+/// A model loaded on a backend, as the host commands use it.
+pub struct Loaded<'a> {
+    /// The backend's own name ([`Backend::name`]): what the commands print.
+    pub backend: &'static str,
+    /// The 4-byte words of working memory allocated for it ([`Backend::scratch_words`]).
+    pub scratch_words: usize,
+    /// The model, ready to run (task 0 selected).
+    pub model: &'a mut dyn Inference,
+}
+
+/// Declares [`BackendName`], one variant a backend, and the dispatch from a name to its constructor.
+macro_rules! registry {
+    ($($(#[doc = $doc:literal])+ $variant:ident => $make:expr,)+) => {
+        /// The backends `m3rt run` and `m3rt demo` can run on (`--backend`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+        pub enum BackendName {
+            $($(#[doc = $doc])+ $variant,)+
+        }
+
+        impl BackendName {
+            /// Every registered backend, in declaration order.
+            pub const ALL: &[BackendName] = &[$(BackendName::$variant),+];
+
+            /// Loads `bundle` on this backend over freshly allocated working memory of the size the backend
+            /// asks for, and calls `f` with the loaded model.
+            pub fn with_loaded<R>(self, bundle: Bundle<'_>, f: impl FnOnce(Loaded<'_>) -> Result<R>) -> Result<R> {
+                match self {
+                    $(BackendName::$variant => with_backend(bundle, &mut Vec::new(), $make, f),)+
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    /// The f32 CPU engine (AVX2/FMA kernels where the processor has them, else portable ones).
+    Cpu => CpuBackend::new,
+}
+
+/// Sizes `scratch` for `bundle` on the backend `make` builds (asked over an empty slice first), makes the
+/// backend over it, loads the bundle and calls `f`.
+fn with_backend<'s, B: Backend + 's, R>(
+    bundle: Bundle<'_>,
+    scratch: &'s mut Vec<f32>,
+    make: impl Fn(&'s mut [f32]) -> B,
+    f: impl FnOnce(Loaded<'_>) -> Result<R>,
+) -> Result<R> {
+    let words = make(&mut []).scratch_words(&bundle);
+    scratch.resize(words, 0.0);
+    let mut backend = make(&mut scratch[..]);
+    let name = backend.name();
+    backend.fits(&bundle).map_err(|e| anyhow!("the {name} backend cannot load the model: {e}"))?;
+    let mut model = backend.load(bundle).map_err(|e| anyhow!("loading the model on the {name} backend: {e}"))?;
+    f(Loaded { backend: name, scratch_words: words, model: &mut model })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::{convert_onnx, Precision};
+    use clap::ValueEnum;
+    use m3rt::bundle::AlignedBytes;
+
+    #[test]
+    fn every_name_loads_the_backend_of_that_name() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let (bytes, _) = convert_onnx(&root.join("models/micro/model.onnx"), Precision::F32).expect("converts");
+        let bytes = AlignedBytes::from_slice(&bytes);
+        let bundle = Bundle::parse(&bytes).expect("parses");
+        for &name in BackendName::ALL {
+            let value = name.to_possible_value().expect("every backend has a value name");
+            name.with_loaded(bundle, |loaded| {
+                assert_eq!(loaded.backend, value.get_name(), "--backend value and Backend::name differ");
+                assert!(loaded.scratch_words > 0);
+                assert_eq!(loaded.model.task(), 0);
+                let input = vec![0.5f32; loaded.model.input_len()];
+                let mut out = vec![0f32; loaded.model.output_len()?];
+                loaded.model.run(&input, &mut out)?;
+                assert!(out.iter().all(|v| v.is_finite()));
+                Ok(())
+            })
+            .expect("loads and runs");
+        }
+    }
+}
