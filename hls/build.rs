@@ -15,7 +15,6 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::UNIX_EPOCH;
 
 /// The headers' version: a subfolder of the cache, as `cargo xtask csim` installs them.
 const AP_TYPES_VERSION: &str = "hls4ml-1.3.0";
@@ -146,23 +145,18 @@ fn build(check: &Path, headers: &Path) {
     fs::write(&stamp, fingerprint).expect("writing the checker's fingerprint into OUT_DIR");
 }
 
-/// What the libraries are built from: the compiler command, every file of `check/` (contents) and every
-/// header (path, size, modification time).
+/// What the libraries are built from: the compiler command and the contents of every file of `check/` and
+/// of the headers' folder (contents, not times: headers installed again unchanged need no rebuild).
 fn fingerprint(command: &str, check: &Path, headers: &Path) -> String {
     let mut hasher = DefaultHasher::new();
     UNITS.hash(&mut hasher);
     let mut sources = files(check);
     sources.sort();
-    for f in &sources {
-        f.hash(&mut hasher);
-        fs::read(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display())).hash(&mut hasher);
-    }
     let mut deps = files(headers);
     deps.sort();
-    for f in &deps {
-        let meta = fs::metadata(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display()));
-        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
-        (f, meta.len(), mtime).hash(&mut hasher);
+    for f in sources.iter().chain(&deps) {
+        f.hash(&mut hasher);
+        fs::read(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display())).hash(&mut hasher);
     }
     format!("{command}\nheaders {}\nsources and headers {:016x}\n", headers.display(), hasher.finish())
 }
