@@ -1,7 +1,9 @@
 //! Project automation: `cargo xtask ci` runs every check CI runs, from a fresh clone, installing what it
-//! needs (rustup targets, a Python venv with the exporter's packages).
+//! needs (rustup targets, a Python venv with the exporter's packages, the `ap_types` headers of the C
+//! simulation).
 
 mod bench_report;
+mod csim;
 mod headers;
 mod linux_board;
 mod models;
@@ -16,8 +18,10 @@ const HELP: &str = "\
 cargo xtask <command>
 
 commands:
-  ci        everything CI runs: fmt, clippy, Python tests, model generation, all Rust tests, no_std builds,
-            the QEMU board suite
+  ci        everything CI runs: fmt, clippy, Python tests, model generation, the C simulation, all Rust
+            tests, no_std builds, the QEMU board suite
+  csim      the C-simulation stage: fetch the ap_types headers (hls4ml wheel) into the cache, then run the
+            tests that compare m3rt::fixed with the real ap_fixed through g++ (hls/)
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
@@ -31,8 +35,9 @@ commands:
   help      this text
 
 environment:
-  M3RT_CACHE   where the Python venv lives (default: ~/.cache/m3rt)
-  M3RT_AP_TYPES  a folder with the ap_types headers (ap_fixed.h): `headers` also compiles the ap_fixed typedefs
+  M3RT_CACHE     where the Python venv and the ap_types headers live (default: ~/.cache/m3rt)
+  M3RT_AP_TYPES  the ap_types include folder for hls/ (csim and ci set it; default: the cache's); `headers`
+                 also compiles the ap_fixed typedefs with it
 ";
 
 fn main() -> Result<()> {
@@ -46,6 +51,7 @@ fn main() -> Result<()> {
         }
         "venv" => models::venv().map(|_| ()),
         "headers" => headers::write(),
+        "csim" => csim::csim(),
         "nostd" => steps::nostd(),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
         "qemu-linux" => qemu::linux_only(),
@@ -72,10 +78,21 @@ fn ci() -> Result<()> {
     let py = steps::timed("python venv", models::venv)?;
     steps::timed("python exporter tests", || models::python_tests(&py))?;
     steps::timed("generate test models", || models::generate_all(&py))?;
+    let headers = steps::timed("ap_types headers", || csim::install_headers(&py))?;
+    steps::timed("C simulation tests", || csim::tests(&headers))?;
     let models_dir = models::out_dir()?;
     let dir = models_dir.to_string_lossy().into_owned();
+    let ap_types = headers.to_string_lossy().into_owned();
     steps::timed("cargo test", || {
-        steps::cargo(&["test", "--workspace"], &[("M3RT_TEST_MODELS", dir.as_str()), ("M3RT_REQUIRE_TEST_MODELS", "1")])
+        steps::cargo(
+            &["test", "--workspace"],
+            &[
+                ("M3RT_TEST_MODELS", dir.as_str()),
+                ("M3RT_REQUIRE_TEST_MODELS", "1"),
+                (csim::AP_TYPES_ENV, ap_types.as_str()),
+                ("M3RT_REQUIRE_CSIM", "1"),
+            ],
+        )
     })?;
     steps::report_free_space("after the tests");
     steps::timed("no_std builds", steps::nostd)?;

@@ -13,8 +13,9 @@ const PACKAGES: [&str; 4] = ["numpy", "onnx", "onnxruntime", "safetensors"];
 /// Models generated at test time (never committed): config name.
 const GENERATED: [&str; 3] = ["tiny-light", "sparse-route", "m3vit-t"];
 
-fn cache_dir() -> Result<PathBuf> {
-    if let Ok(dir) = std::env::var("M3RT_CACHE") {
+/// Where the venv and the fetched third-party files live: `$M3RT_CACHE`, else `~/.cache/m3rt`.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("M3RT_CACHE").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
     let home = std::env::var("HOME").context("HOME is not set; set M3RT_CACHE")?;

@@ -1,0 +1,179 @@
+//! Builds the C++ `ap_fixed` checker (`check/`) with g++ against the `ap_types` headers, when they are found:
+//! `$M3RT_AP_TYPES`, else the cache that `cargo xtask csim` fills (`$M3RT_CACHE/ap_types/hls4ml-1.3.0`,
+//! `$M3RT_CACHE` defaulting to `~/.cache/m3rt`). Without them it sets `cfg(m3rt_csim_skipped)` and the reason
+//! in `M3RT_HLS_CSIM_SKIPPED`, so the tests say they were skipped (and fail under `M3RT_REQUIRE_CSIM=1`).
+//!
+//! Under `cargo clippy` the headers are looked for (the cfg is the same) but nothing is compiled: clippy
+//! never links. The four translation units compile side by side (at most `NUM_JOBS` at once; they take about a minute of
+//! CPU). A fingerprint of the compiler command, the sources and the headers is kept in `OUT_DIR`: a rerun
+//! that changes none of them (another environment variable, a check build after a test build) links the
+//! libraries already built instead of compiling them again.
+
+use std::collections::hash_map::DefaultHasher;
+use std::env;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The headers' version: a subfolder of the cache, as `cargo xtask csim` installs them.
+const AP_TYPES_VERSION: &str = "hls4ml-1.3.0";
+/// Translation units of `check/` and the static library each becomes.
+const UNITS: [(&str, &str); 4] = [
+    ("ap_check_convert.cpp", "m3rt_ap_convert"),
+    ("ap_check_add.cpp", "m3rt_ap_add"),
+    ("ap_check_sub.cpp", "m3rt_ap_sub"),
+    ("ap_check_mul.cpp", "m3rt_ap_mul"),
+];
+/// The C++ standard library the checker links (g++ on Linux hosts).
+const CPP_STDLIB: &str = "stdc++";
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(m3rt_csim_skipped)");
+    for var in ["M3RT_AP_TYPES", "M3RT_CACHE", "HOME"] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let check = manifest.join("check");
+    println!("cargo::rerun-if-changed={}", check.display());
+    match find_headers() {
+        Ok(headers) => {
+            // Present: reruns when they change. (Missing: a path that does not exist makes cargo rerun this
+            // script on every build, so headers installed later are picked up.)
+            println!("cargo::rerun-if-changed={}", headers.join("ap_fixed.h").display());
+            println!("cargo::rerun-if-env-changed=RUSTC_WORKSPACE_WRAPPER");
+            if !under_clippy() {
+                build(&check, &headers);
+            }
+            println!("cargo::rustc-env=M3RT_HLS_AP_TYPES_DIR={}", headers.display());
+        }
+        Err((why, watched)) => {
+            println!("cargo::rerun-if-changed={}", watched.display());
+            println!("cargo::rustc-cfg=m3rt_csim_skipped");
+            println!("cargo::rustc-env=M3RT_HLS_CSIM_SKIPPED={why}");
+        }
+    }
+}
+
+/// Whether this is `cargo clippy`, which only checks the crate (nothing links) and runs build scripts apart
+/// from other builds (clippy-driver as the workspace wrapper gives them their own hashes and `OUT_DIR`): the
+/// checker is not compiled there, or a fresh clippy-then-test run would compile it twice.
+fn under_clippy() -> bool {
+    env::var_os("RUSTC_WORKSPACE_WRAPPER").is_some_and(|w| {
+        Path::new(&w).file_name().is_some_and(|name| name.to_string_lossy().starts_with("clippy-driver"))
+    })
+}
+
+/// The `ap_types` include folder, or why there is none (and the file whose appearance would change that).
+fn find_headers() -> Result<PathBuf, (String, PathBuf)> {
+    let (dir, from) = match env::var_os("M3RT_AP_TYPES").filter(|d| !d.is_empty()) {
+        Some(dir) => (PathBuf::from(dir), "M3RT_AP_TYPES"),
+        None => {
+            let cache = match (env::var_os("M3RT_CACHE").filter(|d| !d.is_empty()), env::var_os("HOME")) {
+                (Some(cache), _) => PathBuf::from(cache),
+                (None, Some(home)) => PathBuf::from(home).join(".cache/m3rt"),
+                (None, None) => {
+                    let why = "neither M3RT_AP_TYPES, M3RT_CACHE nor HOME is set";
+                    return Err((why.into(), PathBuf::from("ap_fixed.h")));
+                }
+            };
+            (cache.join("ap_types").join(AP_TYPES_VERSION), "the default cache")
+        }
+    };
+    let required = [dir.join("ap_fixed.h"), dir.join("etc/ap_private.h")];
+    match required.iter().find(|f| !f.is_file()) {
+        None => Ok(dir),
+        Some(missing) => Err((
+            format!(
+                "no ap_types headers in {} ({from}): {} is missing; `cargo xtask csim` installs them",
+                dir.display(),
+                missing.display()
+            ),
+            required[0].clone(),
+        )),
+    }
+}
+
+/// Compiles the checker's static libraries into `OUT_DIR`, unless the ones there were built from the same
+/// compiler command, sources and headers.
+fn build(check: &Path, headers: &Path) {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut base = cc::Build::new();
+    base.cpp(true)
+        .std("c++14")
+        // Fixed, whatever the profile: -O2 takes twice as long to compile and the checks run fast at -O1.
+        .opt_level(1)
+        .debug(false)
+        .cpp_link_stdlib(CPP_STDLIB)
+        // -isystem: the third-party headers' warnings are not ours; our own files must have none.
+        .flag("-isystem")
+        .flag(headers)
+        .include(check)
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true);
+    let compiler = base.try_get_compiler().unwrap_or_else(|e| panic!("no C++ compiler for the ap checker: {e}"));
+    // The program and its arguments only: the command's environment is the whole of this process's.
+    let command = std::iter::once(compiler.path().as_os_str())
+        .chain(compiler.args().iter().map(|a| a.as_os_str()))
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let fingerprint = fingerprint(&command, check, headers);
+    let stamp = out.join("m3rt-ap-check.fingerprint");
+    let built = UNITS.iter().all(|(_, lib)| out.join(format!("lib{lib}.a")).is_file());
+    if built && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
+        for (_, lib) in UNITS {
+            println!("cargo::rustc-link-lib=static={lib}");
+        }
+        println!("cargo::rustc-link-search=native={}", out.display());
+        println!("cargo::rustc-link-lib={CPP_STDLIB}");
+        return;
+    }
+    let _ = fs::remove_file(&stamp);
+    let jobs = env::var("NUM_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).clamp(1, UNITS.len());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                while let Some((src, lib)) = UNITS.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    base.clone().file(check.join(src)).compile(lib);
+                }
+            });
+        }
+    });
+    fs::write(&stamp, fingerprint).expect("writing the checker's fingerprint into OUT_DIR");
+}
+
+/// What the libraries are built from: the compiler command and the contents of every file of `check/` and
+/// of the headers' folder (contents, not times: headers installed again unchanged need no rebuild).
+fn fingerprint(command: &str, check: &Path, headers: &Path) -> String {
+    let mut hasher = DefaultHasher::new();
+    UNITS.hash(&mut hasher);
+    let mut sources = files(check);
+    sources.sort();
+    let mut deps = files(headers);
+    deps.sort();
+    for f in sources.iter().chain(&deps) {
+        f.hash(&mut hasher);
+        fs::read(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display())).hash(&mut hasher);
+    }
+    format!("{command}\nheaders {}\nsources and headers {:016x}\n", headers.display(), hasher.finish())
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).unwrap_or_else(|e| panic!("reading {}: {e}", d.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
