@@ -74,6 +74,7 @@ fn select_task_reads_no_weight_byte() {
     let first = match bundle.tensor(TensorKey::global(m3rt::model::TensorKind::PatchW)).unwrap() {
         m3rt::bundle::TensorData::F32(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
         m3rt::bundle::TensorData::F16(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
+        _ => unreachable!("f32 bundle"),
     };
     let mut scratch = vec![0f32; bundle.scratch_floats()];
     let mut engine = Engine::new(bundle, &mut scratch).unwrap();
