@@ -117,10 +117,25 @@ pub enum Error {
         /// What failed.
         what: &'static str,
     },
-    /// A fixed-point profile breaks a rule of `docs/fixed-point.md` ("Profiles").
+    /// A quantization profile breaks a rule of `docs/fixed-point.md` ("Profiles") or has an unknown code.
     BadProfile {
-        /// The rule it breaks.
-        rule: &'static str,
+        /// The broken rule.
+        what: &'static str,
+    },
+    /// A tensor's type is known but not the one its bundle allows for it (f32/f16 without a profile; with
+    /// one, Q8 for the matrices of an int8 profile and Q16 for everything else).
+    WrongDtype {
+        /// Canonical index of the tensor.
+        index: u32,
+        /// The stored type code.
+        code: u8,
+    },
+    /// An int8 tensor's scale word does not decode (reserved bits set, or a shift above 63).
+    BadScale {
+        /// Canonical index of the tensor.
+        index: u32,
+        /// Position of the word among the tensor's scales.
+        scale: u32,
     },
     /// A value the fixed-point model or the accelerator's descriptor needs does not fit the format or the
     /// word that must hold it (a normalisation std ≤ 2^-8, a tensor offset past 4 GiB, ...).
@@ -176,7 +191,13 @@ impl fmt::Display for Error {
             Error::FrameTooLong { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
             Error::BadCobs => write!(f, "frame is not valid COBS"),
             Error::Storage { what } => write!(f, "model storage failed: {what}"),
-            Error::BadProfile { rule } => write!(f, "invalid fixed-point profile: {rule}"),
+            Error::BadProfile { what } => write!(f, "invalid quantization profile: {what}"),
+            Error::WrongDtype { index, code } => {
+                write!(f, "weight tensor #{index} has type code {code}, which its bundle does not allow for it")
+            }
+            Error::BadScale { index, scale } => {
+                write!(f, "weight tensor #{index}: int8 scale word {scale} does not decode")
+            }
             Error::Unrepresentable { what } => write!(f, "not representable in fixed point: {what}"),
         }
     }

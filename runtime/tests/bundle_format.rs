@@ -29,6 +29,7 @@ fn check_values(b: &Bundle<'_>, h: &Hyper, tasks: &[(&str, u32, PostProcess)], v
                     assert!((got.to_f32() - w).abs() <= w.abs() * 2f32.powi(-11) + 1e-7, "tensor {i}");
                 }
             }
+            other => panic!("tensor {i}: {:?} in an f32/f16 bundle", other.dtype()),
         }
         assert_eq!(b.record(i).unwrap().offset % 64, 0);
     }

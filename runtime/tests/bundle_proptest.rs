@@ -91,3 +91,65 @@ proptest! {
         }
     }
 }
+
+/// Parses `bytes` and, if they are accepted, widens every tensor as the f32 engine does (which must then
+/// succeed) and reads every int8 element's scale.
+fn parse_and_widen(bytes: &[u8]) {
+    let buf = aligned(bytes);
+    if let Ok(b) = Bundle::parse(&buf) {
+        let _ = (b.profile(), b.widens(), format!("{b:?}"));
+        let mut wide = Vec::new();
+        for i in 0..b.tensor_count() {
+            let (_, data) = b.tensor_at(i).unwrap();
+            wide.resize(data.len(), 0.0);
+            m3rt::engine::weights::widen_all(data, &mut wide).unwrap();
+            if let m3rt::bundle::TensorData::Q8(q) = data {
+                assert!((0..q.values.len()).all(|j| q.scale(j).is_some()));
+            }
+        }
+    }
+}
+
+/// The tiny model's bundle quantized with one of the three weight modes.
+fn tiny_quantized(mode: u8) -> Vec<u8> {
+    use m3rt::fixed::{Profile, WeightMode};
+    let weights = WeightMode::from_u8(mode).unwrap();
+    let f32_bytes = aligned(&tiny_bundle());
+    let profile = Profile { weights, ..Profile::EDGE_MOE };
+    m3rt::bundle::quantize(&Bundle::parse(&f32_bytes).unwrap(), profile).unwrap().0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn random_bytes_with_the_quantized_flag_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1200)) {
+        let mut with_flag = b"M3RTBNDL\x01\x00\x01\x00".to_vec();
+        with_flag.extend_from_slice(&bytes);
+        parse_and_use(&with_flag);
+        parse_and_widen(&with_flag);
+    }
+
+    #[test]
+    fn mutated_quantized_bundles_never_panic(
+        muts in proptest::collection::vec(mutation(), 1..6),
+        fix_crcs in any::<bool>(),
+        mode in 0u8..3,
+        cut in proptest::option::of(0usize..2628),
+    ) {
+        let mut bytes = tiny_quantized(mode);
+        for (at, v) in muts {
+            if let Some(b) = bytes.get_mut(at) {
+                *b = v;
+            }
+        }
+        if fix_crcs {
+            try_recrc(&mut bytes);
+        }
+        if let Some(n) = cut {
+            bytes.truncate(n);
+        }
+        parse_and_use(&bytes);
+        parse_and_widen(&bytes);
+    }
+}

@@ -5,6 +5,7 @@ use core::ops::Range;
 
 use crc::{Crc, CRC_32_ISO_HDLC};
 
+use super::quantized::KNOWN_FLAGS;
 use super::{Dtype, FORMAT_VERSION, MAGIC, TENSOR_ALIGN};
 use crate::model::{Shape, MAX_RANK};
 use crate::{Error, Result};
@@ -82,7 +83,8 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 pub struct Preamble {
     /// Format version (bytes 8..10).
     pub version: u16,
-    /// Feature flags (bytes 10..12); none are defined in version 1, so they must be 0.
+    /// Feature flags (bytes 10..12): bit 0 ([`FLAG_QUANTIZED`](super::FLAG_QUANTIZED)) marks a quantized
+    /// bundle; the other bits must be 0.
     pub flags: u16,
     /// Length of the postcard header (bytes 12..16).
     pub header_len: u32,
@@ -110,7 +112,8 @@ pub struct Sections {
 }
 
 impl Preamble {
-    /// Decodes the preamble at the start of `bytes`, checking the magic, the version and the flags.
+    /// Decodes the preamble at the start of `bytes`, checking the magic, the version and that no unknown
+    /// flag is set.
     pub fn read(bytes: &[u8]) -> Result<Self> {
         let truncated = Error::Truncated { needed: u64_of(PREAMBLE_LEN), have: u64_of(bytes.len()) };
         let b = bytes.get(..PREAMBLE_LEN).ok_or(truncated)?;
@@ -132,8 +135,8 @@ impl Preamble {
             weights_crc: u32_at(b, 28).ok_or(field)?,
             weights_len: u64_at(b, 32).ok_or(field)?,
         };
-        if p.flags != 0 {
-            return Err(Error::Malformed { what: "preamble flags (none are defined in version 1)" });
+        if p.flags & !KNOWN_FLAGS != 0 {
+            return Err(Error::Malformed { what: "preamble flags (only bit 0 is defined in version 1)" });
         }
         Ok(p)
     }
@@ -188,7 +191,7 @@ impl Sections {
 pub struct TensorRecord {
     /// Canonical index (bytes 0..4); equals the record's position in the table.
     pub index: u32,
-    /// Type code (byte 4): 0 = f32, 1 = f16 (see [`Dtype`]).
+    /// Type code (byte 4): 0 = f32, 1 = f16, 2 = Q16, 3 = Q8 (see [`Dtype`]).
     pub dtype: u8,
     /// Number of dimensions, 1..=4 (byte 5).
     pub rank: u8,
@@ -198,7 +201,8 @@ pub struct TensorRecord {
     pub dims: [u32; MAX_RANK],
     /// Offset of the data from the file start, a multiple of 64 (bytes 24..32).
     pub offset: u64,
-    /// Length of the data in bytes: elements × element size (bytes 32..40).
+    /// Length of the data in bytes (bytes 32..40): elements × element size, or for int8 tensors
+    /// `align4(elements) + 4 · scales`.
     pub len: u64,
 }
 

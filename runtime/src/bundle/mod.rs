@@ -15,29 +15,38 @@
 //! accessors are O(1) and hand out slices of the original bytes.
 //!
 //! The bytes should start at a 64-byte aligned address: tensors are then 64-byte aligned in memory
-//! too. The reader itself needs 4 bytes for f32 tensors and 2 for f16 tensors and otherwise returns
-//! [`Error::Misaligned`](crate::Error::Misaligned). With `alloc`, [`AlignedBytes`] loads a file into
-//! 64-byte aligned memory.
+//! too. The reader itself needs 4 bytes for f32 and int8 tensors (their scale words) and 2 for f16 and
+//! 16-bit fixed-point tensors, and otherwise returns [`Error::Misaligned`](crate::Error::Misaligned).
+//! With `alloc`, [`AlignedBytes`] loads a file into 64-byte aligned memory.
+//!
+//! A quantized bundle (preamble flag bit 0) carries a fixed-point [`Profile`](crate::fixed::Profile) and
+//! stores its tensors as [`Dtype::Q16`] and [`Dtype::Q8`]; [`quantize`] (feature `alloc`) makes one from
+//! an f32 or f16 bundle.
 
+mod data;
 mod header;
 pub mod layout;
 mod parse;
+pub mod quantized;
 mod reader;
 
 #[cfg(feature = "alloc")]
 mod aligned;
 #[cfg(feature = "alloc")]
+mod quantize;
+#[cfg(feature = "alloc")]
 mod writer;
 
 #[cfg(feature = "alloc")]
 pub use aligned::AlignedBytes;
+pub use data::{Q8Data, TensorData};
 pub use layout::{Crc32Stream, Preamble, TensorRecord};
+#[cfg(feature = "alloc")]
+pub use quantize::{quantize, QuantReport, TensorQuant};
+pub use quantized::{quantized_dtype, FLAG_QUANTIZED};
 pub use reader::Bundle;
 #[cfg(feature = "alloc")]
 pub use writer::BundleWriter;
-
-use half::f16;
-use half::slice::HalfFloatSliceExt;
 
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"M3RTBNDL";
@@ -62,6 +71,11 @@ pub enum Dtype {
     F32 = 0,
     /// IEEE 754 binary16, little-endian (rounded to nearest even by the writer).
     F16 = 1,
+    /// 16-bit fixed point (quantized bundles only): i16 two's complement raw values, little-endian, in the
+    /// profile's format for the tensor's class.
+    Q16 = 2,
+    /// int8 values, then at the next multiple of 4 bytes the u32 scale words (matrices of int8 profiles).
+    Q8 = 3,
 }
 
 impl Dtype {
@@ -70,63 +84,27 @@ impl Dtype {
         match code {
             0 => Some(Dtype::F32),
             1 => Some(Dtype::F16),
+            2 => Some(Dtype::Q16),
+            3 => Some(Dtype::Q8),
             _ => None,
         }
     }
 
-    /// Bytes per element (also the alignment the element needs in memory).
+    /// Bytes per element (an int8 tensor's scale words come on top).
     pub const fn size(self) -> usize {
         match self {
             Dtype::F32 => 4,
-            Dtype::F16 => 2,
-        }
-    }
-}
-
-/// A weight tensor's elements, borrowed from the bundle bytes.
-#[derive(Clone, Copy, Debug)]
-pub enum TensorData<'a> {
-    /// f32 elements, used in place.
-    F32(&'a [f32]),
-    /// f16 elements, widened by the kernels before use.
-    F16(&'a [f16]),
-}
-
-impl<'a> TensorData<'a> {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            TensorData::F32(s) => s.len(),
-            TensorData::F16(s) => s.len(),
+            Dtype::F16 | Dtype::Q16 => 2,
+            Dtype::Q8 => 1,
         }
     }
 
-    /// True when the tensor has no elements (never the case for a tensor of a parsed bundle).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Element type.
-    pub fn dtype(&self) -> Dtype {
+    /// The alignment the tensor's data needs in memory: its element size, or 4 for int8 tensors (their
+    /// scale words).
+    pub const fn align(self) -> usize {
         match self {
-            TensorData::F32(_) => Dtype::F32,
-            TensorData::F16(_) => Dtype::F16,
-        }
-    }
-
-    /// The bytes of elements `range` (for prefetching them), or `None` when the range is outside the tensor.
-    pub fn bytes_of(&self, range: core::ops::Range<usize>) -> Option<&'a [u8]> {
-        Some(match *self {
-            TensorData::F32(s) => bytemuck::cast_slice(s.get(range)?),
-            TensorData::F16(s) => bytemuck::cast_slice::<u16, u8>(s.get(range)?.reinterpret_cast()),
-        })
-    }
-
-    /// Size of the elements in bytes.
-    pub fn byte_len(&self) -> usize {
-        match self {
-            TensorData::F32(s) => core::mem::size_of_val(*s),
-            TensorData::F16(s) => core::mem::size_of_val(*s),
+            Dtype::F32 | Dtype::Q8 => 4,
+            Dtype::F16 | Dtype::Q16 => 2,
         }
     }
 }

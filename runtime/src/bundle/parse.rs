@@ -5,9 +5,12 @@ use half::slice::HalfBitsSliceExt;
 
 use super::header::HeaderWire;
 use super::layout::{crc32, u64_of, Preamble, TensorRecord, RECORD_LEN};
+use super::quantized::{dtype_allowed, q8_scales_at, scale_count, stored_len, ProfileWire, FLAG_QUANTIZED};
 use super::reader::Bundle;
-use super::{Dtype, TensorData, TENSOR_ALIGN};
-use crate::model::{self, MAX_TASKS};
+use super::{Dtype, Q8Data, TensorData, TENSOR_ALIGN};
+use crate::fixed::quant::{Channels, Int8Scale};
+use crate::fixed::{ValueClass, WeightMode};
+use crate::model::{self, TensorKind, MAX_TASKS};
 use crate::{Error, Result};
 
 fn crc_check(part: &'static str, bytes: &[u8], stored: u32) -> Result<()> {
@@ -20,15 +23,17 @@ fn crc_check(part: &'static str, bytes: &[u8], stored: u32) -> Result<()> {
 }
 
 const OUT_OF_BOUNDS: Error = Error::Inconsistent { what: "tensor data out of bounds" };
+const LENGTH: Error = Error::Inconsistent { what: "tensor byte length differs from its shape" };
 
 impl<'a> Bundle<'a> {
     /// Validates `bytes` as a bundle: preamble, section bounds, zero padding, the three CRCs, the
-    /// header (hyperparameters, tasks, tensor count, scratch size) and every tensor record (canonical
-    /// order, type, shape, length, 64-byte aligned non-overlapping in-bounds data, memory alignment).
+    /// header (hyperparameters, tasks, tensor count, scratch size, and the profile of a quantized bundle)
+    /// and every tensor record (canonical order, type allowed by the profile, shape, length, 64-byte
+    /// aligned non-overlapping in-bounds data, memory alignment, int8 scale words).
     ///
     /// Bytes after the bundle's end are ignored, so a whole flash partition may be passed.
-    /// `bytes` should start at a 64-byte aligned address; f32 tensors need 4, f16 tensors 2, else
-    /// [`Error::Misaligned`] names `"bundle bytes"`.
+    /// `bytes` should start at a 64-byte aligned address; f32 and int8 tensors need 4, f16 and Q16
+    /// tensors 2, else [`Error::Misaligned`] names `"bundle bytes"`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         Self::parse_with(bytes, crc32)
     }
@@ -60,6 +65,13 @@ impl<'a> Bundle<'a> {
 
         let (wire, rest) =
             postcard::take_from_bytes::<HeaderWire<'a>>(header).map_err(|_| Error::Malformed { what: "header" })?;
+        let (profile, rest) = if p.flags & FLAG_QUANTIZED != 0 {
+            let (wire, rest) = postcard::take_from_bytes::<ProfileWire>(rest)
+                .map_err(|_| Error::Malformed { what: "header (profile of a quantized bundle)" })?;
+            (Some(wire.profile()?), rest)
+        } else {
+            (None, rest)
+        };
         if !rest.is_empty() {
             return Err(Error::Malformed { what: "header (bytes after its last field)" });
         }
@@ -86,6 +98,7 @@ impl<'a> Bundle<'a> {
             tensor_count,
             scratch_floats,
             max_out_channels,
+            profile,
             weights: (s.weights.start, s.weights.end),
         };
         bundle.check_tensors()?;
@@ -103,6 +116,9 @@ impl<'a> Bundle<'a> {
             let key = model::canonical_key(&self.hyper, i)
                 .ok_or(Error::UnknownTensor { index: i, count: self.tensor_count })?;
             let dtype = rec.dtype().ok_or(Error::UnsupportedDtype { code: rec.dtype })?;
+            if !dtype_allowed(self.profile.as_ref(), key.kind, dtype) {
+                return Err(Error::WrongDtype { index: i, code: rec.dtype });
+            }
             if rec.reserved != 0 {
                 return Err(Error::Malformed { what: "tensor record (reserved field not 0)" });
             }
@@ -111,8 +127,12 @@ impl<'a> Bundle<'a> {
             if rec.shape() != Some(expected) {
                 return Err(Error::TensorShape { index: i });
             }
-            if expected.numel().checked_mul(u64_of(dtype.size())) != Some(rec.len) {
-                return Err(Error::Inconsistent { what: "tensor byte length differs from its shape" });
+            let scales = match (dtype, self.profile) {
+                (Dtype::Q8, Some(p)) => scale_count(p.weights, key.kind, expected).ok_or(LENGTH)?,
+                _ => 0,
+            };
+            if stored_len(dtype, expected.numel(), u64_of(scales)) != Some(rec.len) {
+                return Err(LENGTH);
             }
             if rec.offset % u64_of(TENSOR_ALIGN) != 0 {
                 return Err(Error::Misaligned { what: "tensor offset", align: TENSOR_ALIGN });
@@ -127,27 +147,67 @@ impl<'a> Bundle<'a> {
                 return Err(OUT_OF_BOUNDS);
             }
             prev_end = range.end;
-            self.data(&rec)?;
+            if let TensorData::Q8(q) = self.data(&rec, key.kind)? {
+                check_q8(self.bytes, range.start, &q, i)?;
+            }
         }
         Ok(())
     }
 
-    /// Borrows a record's data with its element type.
-    pub(super) fn data(&self, rec: &TensorRecord) -> Result<TensorData<'a>> {
+    /// Borrows a record's data with its element type (a tensor of kind `kind`).
+    pub(super) fn data(&self, rec: &TensorRecord, kind: TensorKind) -> Result<TensorData<'a>> {
         let bytes = self.bytes.get(rec.range().ok_or(OUT_OF_BOUNDS)?).ok_or(OUT_OF_BOUNDS)?;
         let dtype = rec.dtype().ok_or(Error::UnsupportedDtype { code: rec.dtype })?;
         let cast_err = |e: PodCastError| match e {
             PodCastError::TargetAlignmentGreaterAndInputNotAligned => {
-                Error::Misaligned { what: "bundle bytes", align: dtype.size() }
+                Error::Misaligned { what: "bundle bytes", align: dtype.align() }
             }
-            _ => Error::Inconsistent { what: "tensor byte length differs from its shape" },
+            _ => LENGTH,
         };
+        let wrong = Error::WrongDtype { index: rec.index, code: rec.dtype };
         Ok(match dtype {
             Dtype::F32 => TensorData::F32(bytemuck::try_cast_slice::<u8, f32>(bytes).map_err(cast_err)?),
             Dtype::F16 => {
                 let bits = bytemuck::try_cast_slice::<u8, u16>(bytes).map_err(cast_err)?;
                 TensorData::F16(bits.reinterpret_cast())
             }
+            Dtype::Q16 => {
+                let p = self.profile.ok_or(wrong)?;
+                let values = bytemuck::try_cast_slice::<u8, i16>(bytes).map_err(cast_err)?;
+                TensorData::Q16 { values, frac: p.format(ValueClass::of(kind)).frac() }
+            }
+            Dtype::Q8 => {
+                let p = self.profile.ok_or(wrong)?;
+                let shape = rec.shape().ok_or(Error::TensorShape { index: rec.index })?;
+                // Checks that the shape's sizes fit `usize`, so `Channels::of` is in range.
+                scale_count(p.weights, kind, shape).ok_or(LENGTH)?;
+                let n = usize::try_from(shape.numel()).map_err(|_| LENGTH)?;
+                let values = bytes.get(..n).ok_or(LENGTH)?;
+                let scales = bytes.get(q8_scales_at(n).ok_or(LENGTH)?..).ok_or(LENGTH)?;
+                TensorData::Q8(Q8Data {
+                    values: bytemuck::cast_slice::<u8, i8>(values),
+                    scales: bytemuck::try_cast_slice::<u8, u32>(scales).map_err(cast_err)?,
+                    per_channel: p.weights == WeightMode::Int8PerChannel,
+                    channels: Channels::of(kind, shape),
+                })
+            }
         })
     }
+}
+
+/// Checks an int8 tensor starting at `start` in `bytes` (canonical index `index`): the padding between its
+/// values and its scales is zero and every scale word decodes.
+fn check_q8(bytes: &[u8], start: usize, q: &Q8Data<'_>, index: u32) -> Result<()> {
+    let n = q.values.len();
+    let pad = start.checked_add(n).zip(q8_scales_at(n).and_then(|a| start.checked_add(a)));
+    let pad = pad.and_then(|(a, b)| bytes.get(a..b)).ok_or(OUT_OF_BOUNDS)?;
+    if pad.iter().any(|&b| b != 0) {
+        return Err(Error::Malformed { what: "int8 tensor (padding before its scales must be zero)" });
+    }
+    for (k, &w) in q.scales.iter().enumerate() {
+        if Int8Scale::from_word(w).is_none() {
+            return Err(Error::BadScale { index, scale: u32::try_from(k).unwrap_or(u32::MAX) });
+        }
+    }
+    Ok(())
 }

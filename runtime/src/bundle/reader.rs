@@ -3,7 +3,8 @@
 use core::fmt;
 
 use super::layout::TensorRecord;
-use super::TensorData;
+use super::{Dtype, TensorData};
+use crate::fixed::Profile;
 use crate::model::{self, Hyper, TaskInfo, TensorKey, MAX_TASKS};
 use crate::{Error, Result};
 
@@ -19,6 +20,8 @@ pub struct Bundle<'a> {
     pub(super) tensor_count: u32,
     pub(super) scratch_floats: usize,
     pub(super) max_out_channels: u32,
+    /// The fixed-point profile of a quantized bundle (checked).
+    pub(super) profile: Option<Profile>,
     /// The weight section's start and end.
     pub(super) weights: (usize, usize),
 }
@@ -78,7 +81,7 @@ impl<'a> Bundle<'a> {
         }
         let key = model::canonical_key(&self.hyper, index).ok_or(unknown)?;
         let rec = TensorRecord::read(self.table, index)?;
-        Ok((key, self.data(&rec)?))
+        Ok((key, self.data(&rec, key.kind)?))
     }
 
     /// The tensor record at canonical `index` (for tools that show offsets), or
@@ -111,10 +114,25 @@ impl<'a> Bundle<'a> {
         Ok(span.unwrap_or(0..0))
     }
 
-    /// True when some tensor is stored as f16 (the engine then reserves buffers to widen them into).
+    /// True when some tensor is stored as f16.
     pub fn has_f16(&self) -> bool {
-        (0..self.tensor_count)
-            .any(|i| TensorRecord::read(self.table, i).ok().and_then(|r| r.dtype()) == Some(super::Dtype::F16))
+        (0..self.tensor_count).any(|i| self.dtype_at(i) == Some(Dtype::F16))
+    }
+
+    /// True when some tensor is not stored as f32 (f16 or quantized): the f32 engine then reserves
+    /// buffers to widen such tensors into.
+    pub fn widens(&self) -> bool {
+        (0..self.tensor_count).any(|i| self.dtype_at(i) != Some(Dtype::F32))
+    }
+
+    /// The fixed-point profile of a quantized bundle (preamble flag bit 0), already checked with
+    /// [`Profile::check`]; `None` for an f32/f16 bundle.
+    pub fn profile(&self) -> Option<Profile> {
+        self.profile
+    }
+
+    fn dtype_at(&self, i: u32) -> Option<Dtype> {
+        TensorRecord::read(self.table, i).ok().and_then(|r| r.dtype())
     }
 
     /// f32 elements of scratch memory the engine needs, as the converter computed it.
@@ -154,6 +172,7 @@ impl fmt::Debug for Bundle<'_> {
             .field("tasks", &tasks.get(..self.tasks().count()).unwrap_or(&[]))
             .field("tensor_count", &self.tensor_count)
             .field("scratch_floats", &self.scratch_floats)
+            .field("profile", &self.profile)
             .field("weight_bytes", &self.weight_bytes())
             .field("total_bytes", &self.total_bytes())
             .finish()

@@ -9,7 +9,10 @@ use half::f16;
 
 use super::header::{check_hyper, check_task, HeaderWire, TaskWire};
 use super::layout::{align_up, crc32, u64_of, Preamble, TensorRecord, PREAMBLE_LEN, RECORD_LEN};
+use super::quantized::{check_profile, dtype_allowed, q8_scales_at, scale_count, ProfileWire, FLAG_QUANTIZED};
 use super::{Dtype, FORMAT_VERSION, TENSOR_ALIGN};
+use crate::fixed::quant::Int8Scale;
+use crate::fixed::Profile;
 use crate::model::{self, Hyper, PostProcess, Shape, TaskInfo, TensorKey, TensorKind, MAX_RANK};
 use crate::{Error, Result};
 
@@ -17,14 +20,19 @@ use crate::{Error, Result};
 struct Pending {
     shape: Shape,
     dtype: Dtype,
+    /// Number of scale words (int8 tensors), else 0.
+    scales: usize,
     bytes: Vec<u8>,
 }
 
 /// Builds a bundle in memory: [`new`](Self::new), [`add_task`](Self::add_task) for every task,
 /// [`add_tensor`](Self::add_tensor) for every canonical tensor (any order), [`finish`](Self::finish).
+/// A quantized bundle: [`set_profile`](Self::set_profile), then [`add_q16`](Self::add_q16) and
+/// [`add_q8`](Self::add_q8) with the types [`quantized_dtype`](super::quantized_dtype) names.
 pub struct BundleWriter {
     hyper: Hyper,
     scratch_floats: u64,
+    profile: Option<Profile>,
     tasks: Vec<(String, u32, PostProcess)>,
     tensors: Vec<Option<Pending>>,
 }
@@ -40,7 +48,16 @@ impl BundleWriter {
         let count = usize::try_from(model::tensor_count(&hyper)).map_err(|_| Error::BadHyper { field: "depth" })?;
         let mut tensors = Vec::new();
         tensors.resize_with(count, || None);
-        Ok(Self { hyper, scratch_floats, tasks: Vec::new(), tensors })
+        Ok(Self { hyper, scratch_floats, profile: None, tasks: Vec::new(), tensors })
+    }
+
+    /// Makes the bundle quantized with `profile` (checked with `Profile::check`, else
+    /// [`Error::BadProfile`]): preamble flag bit 0, the profile after the header, and every tensor Q16 or
+    /// Q8 as [`quantized_dtype`](super::quantized_dtype) says ([`finish`](Self::finish) checks).
+    pub fn set_profile(&mut self, profile: Profile) -> Result<()> {
+        check_profile(&profile)?;
+        self.profile = Some(profile);
+        Ok(())
     }
 
     /// Adds the next task (index = number of tasks added before). Names must be non-empty, at most
@@ -57,29 +74,10 @@ impl BundleWriter {
         Ok(())
     }
 
-    /// Adds tensor `key` with row-major `shape` and values `data`, stored as `dtype` (f16 rounds to
-    /// nearest even). Values must be finite, also once rounded to f16. Each key once.
+    /// Adds tensor `key` with row-major `shape` and values `data`, stored as `dtype` (f32 or f16; f16
+    /// rounds to nearest even). Values must be finite, also once rounded to f16. Each key once.
     pub fn add_tensor(&mut self, key: TensorKey, shape: &[u32], data: &[f32], dtype: Dtype) -> Result<()> {
-        let count = model::tensor_count(&self.hyper);
-        let index = model::canonical_index(&self.hyper, key).ok_or(Error::UnknownTensor { index: u32::MAX, count })?;
-        if shape.is_empty() || shape.len() > MAX_RANK {
-            return Err(Error::TensorShape { index });
-        }
-        let shape = Shape::new(shape);
-        if let Some(expected) = self.expected_shape(key) {
-            if shape != expected {
-                return Err(Error::TensorShape { index });
-            }
-        }
-        if shape.numel() != u64_of(data.len()) {
-            let expected = usize::try_from(shape.numel()).unwrap_or(usize::MAX);
-            return Err(Error::ShapeMismatch { what: "tensor data", expected, found: data.len() });
-        }
-        let slot = usize::try_from(index).ok().and_then(|i| self.tensors.get_mut(i));
-        let slot = slot.ok_or(Error::UnknownTensor { index, count })?;
-        if slot.is_some() {
-            return Err(Error::Inconsistent { what: "tensor added twice" });
-        }
+        let (index, shape) = self.place(key, shape, data.len())?;
         let non_finite = Error::Inconsistent { what: "weight not finite (or beyond the f16 range)" };
         let mut bytes = Vec::with_capacity(data.len().saturating_mul(dtype.size()));
         for &v in data {
@@ -93,9 +91,68 @@ impl BundleWriter {
                     bytes.extend_from_slice(&h.to_bits().to_le_bytes());
                 }
                 Dtype::F32 => return Err(non_finite),
+                Dtype::Q16 | Dtype::Q8 => return Err(Error::WrongDtype { index, code: dtype as u8 }),
             }
         }
-        *slot = Some(Pending { shape, dtype, bytes });
+        self.store(index, Pending { shape, dtype, scales: 0, bytes })
+    }
+
+    /// Adds tensor `key` of a quantized bundle as 16-bit fixed point: `values` are the raw values in the
+    /// profile's format for the tensor's class. Each key once.
+    pub fn add_q16(&mut self, key: TensorKey, shape: &[u32], values: &[i16]) -> Result<()> {
+        let (index, shape) = self.place(key, shape, values.len())?;
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.store(index, Pending { shape, dtype: Dtype::Q16, scales: 0, bytes })
+    }
+
+    /// Adds matrix `key` of an int8 bundle: `values`, then `scales` (one for a per-tensor profile, one per
+    /// output channel for a per-channel one; a scale whose shift exceeds 63 is [`Error::BadScale`]). Each
+    /// key once.
+    pub fn add_q8(&mut self, key: TensorKey, shape: &[u32], values: &[i8], scales: &[Int8Scale]) -> Result<()> {
+        let (index, shape) = self.place(key, shape, values.len())?;
+        for (k, s) in scales.iter().enumerate() {
+            if Int8Scale::from_word(s.to_word()) != Some(*s) {
+                return Err(Error::BadScale { index, scale: u32::try_from(k).unwrap_or(u32::MAX) });
+            }
+        }
+        let at = q8_scales_at(values.len()).ok_or(Error::Inconsistent { what: "tensor too large" })?;
+        let mut bytes = Vec::with_capacity(at.saturating_add(scales.len().saturating_mul(4)));
+        bytes.extend(values.iter().map(|v| v.to_le_bytes()[0]));
+        bytes.resize(at, 0);
+        bytes.extend(scales.iter().flat_map(|s| s.to_word().to_le_bytes()));
+        self.store(index, Pending { shape, dtype: Dtype::Q8, scales: scales.len(), bytes })
+    }
+
+    /// Checks that `key` is a tensor of the model with `shape` (as far as known yet) and `elements`
+    /// elements, not yet added; returns its canonical index and shape.
+    fn place(&self, key: TensorKey, shape: &[u32], elements: usize) -> Result<(u32, Shape)> {
+        let count = model::tensor_count(&self.hyper);
+        let index = model::canonical_index(&self.hyper, key).ok_or(Error::UnknownTensor { index: u32::MAX, count })?;
+        if shape.is_empty() || shape.len() > MAX_RANK {
+            return Err(Error::TensorShape { index });
+        }
+        let shape = Shape::new(shape);
+        if let Some(expected) = self.expected_shape(key) {
+            if shape != expected {
+                return Err(Error::TensorShape { index });
+            }
+        }
+        if shape.numel() != u64_of(elements) {
+            let expected = usize::try_from(shape.numel()).unwrap_or(usize::MAX);
+            return Err(Error::ShapeMismatch { what: "tensor data", expected, found: elements });
+        }
+        match usize::try_from(index).ok().and_then(|i| self.tensors.get(i)) {
+            None => Err(Error::UnknownTensor { index, count }),
+            Some(Some(_)) => Err(Error::Inconsistent { what: "tensor added twice" }),
+            Some(None) => Ok((index, shape)),
+        }
+    }
+
+    /// Stores an encoded tensor in its (checked) slot.
+    fn store(&mut self, index: u32, t: Pending) -> Result<()> {
+        let count = model::tensor_count(&self.hyper);
+        let slot = usize::try_from(index).ok().and_then(|i| self.tensors.get_mut(i));
+        *slot.ok_or(Error::UnknownTensor { index, count })? = Some(t);
         Ok(())
     }
 
@@ -111,8 +168,9 @@ impl BundleWriter {
         Some(model::expected_shape(&self.hyper, key, channels))
     }
 
-    /// Checks that every task and tensor is present with the right shape and encodes the bundle:
-    /// preamble, header, tensor table and weights in canonical order, each tensor 64-byte aligned.
+    /// Checks that every task and tensor is present with the right shape and type (and an int8 tensor
+    /// with its profile's number of scales) and encodes the bundle: preamble, header (then the profile of
+    /// a quantized bundle), tensor table and weights in canonical order, each tensor 64-byte aligned.
     pub fn finish(self) -> Result<Vec<u8>> {
         if u64_of(self.tasks.len()) != u64::from(self.hyper.tasks) {
             return Err(Error::Inconsistent { what: "fewer tasks added than hyper.tasks" });
@@ -125,14 +183,19 @@ impl BundleWriter {
                 return Err(Error::BadHyper { field: "tasks" });
             }
         }
-        let header = postcard::to_allocvec(&wire).map_err(|_| Error::Malformed { what: "header" })?;
+        let mut header = postcard::to_allocvec(&wire).map_err(|_| Error::Malformed { what: "header" })?;
+        if let Some(p) = &self.profile {
+            let profile =
+                postcard::to_allocvec(&ProfileWire::of(p)).map_err(|_| Error::Malformed { what: "header" })?;
+            header.extend_from_slice(&profile);
+        }
 
         // Place every tensor, in canonical order.
         let too_big = Error::Inconsistent { what: "bundle larger than the address space" };
         let table_len = usize::try_from(count).ok().and_then(|c| c.checked_mul(RECORD_LEN)).ok_or(too_big)?;
         let mut p = Preamble {
             version: FORMAT_VERSION,
-            flags: 0,
+            flags: if self.profile.is_some() { FLAG_QUANTIZED } else { 0 },
             header_len: u32::try_from(header.len()).map_err(|_| too_big)?,
             header_crc: crc32(&header),
             table_len: u32::try_from(table_len).map_err(|_| too_big)?,
@@ -148,6 +211,14 @@ impl BundleWriter {
             let t = pending.as_ref().ok_or(Error::MissingTensor { index: i })?;
             if self.expected_shape(key) != Some(t.shape) {
                 return Err(Error::TensorShape { index: i });
+            }
+            if !dtype_allowed(self.profile.as_ref(), key.kind, t.dtype) {
+                return Err(Error::WrongDtype { index: i, code: t.dtype as u8 });
+            }
+            if let (Dtype::Q8, Some(p)) = (t.dtype, &self.profile) {
+                if scale_count(p.weights, key.kind, t.shape) != Some(t.scales) {
+                    return Err(Error::Inconsistent { what: "int8 scale count differs from the profile's" });
+                }
             }
             let offset = align_up(end, TENSOR_ALIGN).ok_or(too_big)?;
             let len = u64_of(t.bytes.len());

@@ -37,7 +37,7 @@ impl<'b, 's> Engine<'b, 's> {
     /// Makes an engine over `bundle` with `scratch` as its only working memory (at least
     /// [`Bundle::scratch_floats`] words). Task 0 is selected.
     pub fn new(bundle: Bundle<'b>, scratch: &'s mut [f32]) -> Result<Self> {
-        let layout = Layout::new(bundle.hyper(), bundle.max_out_channels(), bundle.has_f16());
+        let layout = Layout::new(bundle.hyper(), bundle.max_out_channels(), bundle.widens());
         let needed = layout.total();
         if bundle.scratch_floats() < needed {
             return Err(Error::Inconsistent { what: "stated scratch size is smaller than the model needs" });

@@ -15,9 +15,10 @@ use crate::model::{head_conv_channels, Hyper};
 pub struct Layout {
     /// Residual stream `[T, D]`.
     pub x: usize,
-    /// Widened weight matrix (f16 bundles; empty otherwise): the largest matrix of the model.
+    /// Widened weight matrix (bundles with any tensor that is not f32; empty otherwise): the largest
+    /// matrix of the model, or the position embedding.
     pub wbuf: usize,
-    /// Two widened weight vectors (f16 bundles): each the longest vector of the model.
+    /// Two widened weight vectors (same bundles): each the longest vector of the model.
     pub vbuf: usize,
     /// Encoder temporaries (see [`EncoderSizes`]), summed.
     pub encoder: EncoderSizes,
@@ -97,7 +98,8 @@ impl HeadSizes {
 
 impl Layout {
     /// The layout for a model with hyperparameters `h` whose widest task head has `max_c` channels;
-    /// `widens` when some tensor is stored as f16 (else the widening buffers are empty). `h` must have
+    /// `widens` when some tensor is not stored as f32 ([`Bundle::widens`](crate::bundle::Bundle::widens);
+    /// else the widening buffers are empty). `h` must have
     /// passed [`Hyper::check`].
     pub fn new(h: &Hyper, max_c: u32, widens: bool) -> Self {
         let u = |v: u32| v as usize;
@@ -187,7 +189,8 @@ fn head_sizes(h: &Hyper, max_c: u32) -> HeadSizes {
 }
 
 /// The f32 scratch words an engine needs for a model with hyperparameters `h` whose widest task head has
-/// `max_out_channels` channels and, when `widens`, some f16 tensors. The converter stores this in the bundle.
+/// `max_out_channels` channels and, when `widens`, some tensors that are not f32 (f16, Q16 or Q8). The
+/// converter stores this in the bundle.
 pub fn scratch_floats(h: &Hyper, max_out_channels: u32, widens: bool) -> u64 {
     Layout::new(h, max_out_channels, widens).total() as u64
 }

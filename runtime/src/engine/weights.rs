@@ -1,5 +1,6 @@
-//! Weight access: f32 tensors are used in place; f16 tensors are widened into a scratch region just before
-//! use (each matrix once per use, so the bytes read from the bundle are the same either way).
+//! Weight access: f32 tensors are used in place; f16 and fixed-point (Q16, Q8) tensors are widened, exactly,
+//! into a scratch region just before use (each matrix once per use, so the bytes read from the bundle are
+//! the same either way). A quantized bundle thus runs on the f32 engine as its dequantized f32 model.
 
 use core::ops::Range;
 
@@ -8,23 +9,23 @@ use crate::kernels::convert;
 use crate::{Error, Result};
 
 /// The elements `range` of `data` as f32: a slice of the bundle for f32 tensors, or `buf` filled with the
-/// widened values for f16 tensors.
+/// widened values for the others (`r · 2^-F` for Q16, `q · m · 2^-s` for Q8).
 pub fn widen<'w, 'b: 'w>(data: TensorData<'b>, range: Range<usize>, buf: &'w mut [f32]) -> Result<&'w [f32]> {
+    const OUT: Error = Error::Inconsistent { what: "weight slice out of range" };
     let len = range.len();
-    match data {
-        TensorData::F32(s) => s.get(range).ok_or(Error::Inconsistent { what: "weight slice out of range" }),
-        TensorData::F16(s) => {
-            let src = s.get(range).ok_or(Error::Inconsistent { what: "weight slice out of range" })?;
-            let found = buf.len();
-            let dst = buf.get_mut(..len).ok_or(Error::ShapeMismatch {
-                what: "weight widening buffer",
-                expected: len,
-                found,
-            })?;
-            convert::f16_to_f32(src, dst)?;
-            Ok(dst)
-        }
+    if let TensorData::F32(s) = data {
+        return s.get(range).ok_or(OUT);
     }
+    let found = buf.len();
+    let dst =
+        buf.get_mut(..len).ok_or(Error::ShapeMismatch { what: "weight widening buffer", expected: len, found })?;
+    match data {
+        TensorData::F32(_) => return Err(OUT),
+        TensorData::F16(s) => convert::f16_to_f32(s.get(range).ok_or(OUT)?, dst)?,
+        TensorData::Q16 { values, frac } => convert::q16_to_f32(values.get(range).ok_or(OUT)?, frac, dst)?,
+        TensorData::Q8(q) => convert::q8_to_f32(&q, range, dst)?,
+    }
+    Ok(dst)
 }
 
 /// A whole tensor as f32 (see [`widen`]).

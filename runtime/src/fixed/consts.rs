@@ -29,7 +29,7 @@ pub struct Consts {
 
 impl From<BadProfile> for Error {
     fn from(e: BadProfile) -> Self {
-        Error::BadProfile { rule: e.0 }
+        Error::BadProfile { what: e.0 }
     }
 }
 

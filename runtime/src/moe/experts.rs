@@ -30,9 +30,9 @@ pub struct ExpertBuffers<'s> {
     pub hidden: &'s mut [f32],
     /// One expert's output rows, at least `T·D`.
     pub out: &'s mut [f32],
-    /// Widened weight matrix (f16 bundles), at least `D·Dh`.
+    /// Widened weight matrix (bundles with tensors that are not f32), at least `D·Dh`.
     pub wbuf: &'s mut [f32],
-    /// Widened bias (f16 bundles), at least `max(D, Dh)`.
+    /// Widened bias (bundles with tensors that are not f32), at least `max(D, Dh)`.
     pub vbuf: &'s mut [f32],
 }
 
@@ -93,16 +93,21 @@ pub fn run_experts(
                 }
             }
         }
-        let bytes = elem_bytes(weights.w1) * (2 * d * dh) + elem_bytes(weights.b1) * (dh + d);
-        counters.record_expert(block, e, bytes as u64);
+        counters.record_expert(block, e, expert_bytes(weights, d, dh) as u64);
     }
     Ok(())
 }
 
-/// Bytes per element of a stored tensor.
-fn elem_bytes(t: TensorData<'_>) -> usize {
-    match t {
-        TensorData::F32(_) => 4,
-        TensorData::F16(_) => 2,
-    }
+/// The bundle bytes one expert reads: its slabs of the four tensors and, for int8 matrices, their scale
+/// words (its `Dh` and `D` output channels' per channel, the two tensors' single words per tensor).
+fn expert_bytes(w: &ExpertWeights<'_>, d: usize, dh: usize) -> usize {
+    let part = |t: TensorData<'_>, elements: usize, channels: usize| {
+        let scales = match t {
+            TensorData::Q8(q) if q.per_channel => channels,
+            TensorData::Q8(_) => 1,
+            _ => 0,
+        };
+        t.dtype().size() * elements + 4 * scales
+    };
+    part(w.w1, d * dh, dh) + part(w.b1, dh, 0) + part(w.w2, dh * d, d) + part(w.b2, d, 0)
 }

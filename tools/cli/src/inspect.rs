@@ -1,11 +1,12 @@
-//! `m3rt inspect`: a human-readable report of a bundle's structure, tasks, parameter counts, section sizes
-//! and scratch size.
+//! `m3rt inspect`: a human-readable report of a bundle's structure, tasks, parameter counts, section sizes,
+//! scratch size, the profile of a quantized bundle and every tensor's type.
 
 use std::fmt::Write as _;
 
 use anyhow::{anyhow, Result};
-use m3rt::bundle::{AlignedBytes, Bundle, Preamble, TensorData};
-use m3rt::model::{HeadKind, TensorKind};
+use m3rt::bundle::{AlignedBytes, Bundle, Dtype, Preamble, TensorData};
+use m3rt::fixed::{Format, Profile, ValueClass, WeightMode};
+use m3rt::model::{HeadKind, TensorKey, TensorKind};
 
 /// The sections a bundle's weights are reported in.
 const SECTIONS: [&str; 6] = ["embedding", "attention + LayerNorms", "dense MLP", "experts", "gates", "heads"];
@@ -19,6 +20,59 @@ fn section(kind: TensorKind) -> usize {
         ExpW1 | ExpB1 | ExpW2 | ExpB2 => 3,
         Gate => 4,
         HeadLnG | HeadLnB | HeadConvW | HeadConvB => 5,
+    }
+}
+
+/// A tensor's name for people: `PatchW`, `block 2 QkvW`, `semseg gate of block 1`, `depth HeadConvW 3`
+/// (`tasks` names the tasks by index; an index without a name is shown as `task N`).
+pub fn tensor_name(key: TensorKey, tasks: &[&str]) -> String {
+    use TensorKind::*;
+    let task = || tasks.get(key.task as usize).map_or_else(|| format!("task {}", key.task), |n| n.to_string());
+    match key.kind {
+        PatchW | PatchB | ClsToken | PosEmbed => format!("{:?}", key.kind),
+        Gate => format!("{} gate of block {}", task(), key.index),
+        HeadLnG | HeadLnB => format!("{} {:?}", task(), key.kind),
+        HeadConvW | HeadConvB => format!("{} {:?} {}", task(), key.kind, key.index),
+        _ => format!("block {} {:?}", key.index, key.kind),
+    }
+}
+
+/// A format as `docs/fixed-point.md` writes it: `Q(16,2)`, `UQ(8,0)`.
+pub fn format_text(f: Format) -> String {
+    format!("{}Q({},{})", if f.signed { "" } else { "U" }, f.width, f.int)
+}
+
+/// A profile in one line: the weight mode and the six formats.
+pub fn profile_text(p: &Profile) -> String {
+    let mode = match p.weights {
+        WeightMode::Fixed16 => "weights 16-bit",
+        WeightMode::Int8PerTensor => "weights int8, one scale per tensor",
+        WeightMode::Int8PerChannel => "weights int8, one scale per output channel",
+    };
+    let f = format_text;
+    let matrices = if p.weights.is_int8() {
+        String::new()
+    } else {
+        format!(", weight {}, patch weight {}", f(p.weight), f(p.patch_weight))
+    };
+    format!(
+        "{mode}; act {}{matrices}, bias {}, attn bias {}, pixel {}",
+        f(p.act),
+        f(p.bias),
+        f(p.attn_bias),
+        f(p.pixel)
+    )
+}
+
+/// A tensor's stored type: `f32`, `f16`, `Q16 Q(16,5)`, `Q8 (64 scales)`.
+fn dtype_text(data: &TensorData<'_>, key: TensorKey, profile: Option<&Profile>) -> String {
+    match (data, profile) {
+        (TensorData::Q16 { .. }, Some(p)) => format!("Q16 {}", format_text(p.format(ValueClass::of(key.kind)))),
+        (TensorData::Q8(q), _) => {
+            let n = q.scales.len();
+            format!("Q8 ({n} scale{})", if n == 1 { "" } else { "s" })
+        }
+        (d, _) => format!("{:?}", d.dtype()).to_lowercase(),
     }
 }
 
@@ -38,12 +92,11 @@ pub fn inspect(bundle_bytes: &[u8]) -> Result<String> {
     let mut bytes = [0u64; 6];
     let (mut gate_params, mut head_params) = (vec![0u64; tasks], vec![0u64; tasks]);
     let (mut f16_mats, mut f32_mats) = (0u32, 0u32);
+    let names: Vec<&str> = b.tasks().map(|t| t.name).collect();
+    let mut listing = String::new();
     for i in 0..m3rt::model::tensor_count(&h) {
         let (key, data) = b.tensor_at(i).map_err(|e| anyhow!("tensor #{i}: {e}"))?;
-        let (n, size, is_f16) = match data {
-            TensorData::F32(v) => (v.len() as u64, 4 * v.len() as u64, false),
-            TensorData::F16(v) => (v.len() as u64, 2 * v.len() as u64, true),
-        };
+        let (n, size, is_f16) = (data.len() as u64, data.byte_len() as u64, data.dtype() == Dtype::F16);
         let rank = m3rt::model::expected_shape(&h, key, 1).rank;
         if rank >= 2 {
             if is_f16 {
@@ -52,6 +105,14 @@ pub fn inspect(bundle_bytes: &[u8]) -> Result<String> {
                 f32_mats += 1;
             }
         }
+        let shape = b.record(i).ok().and_then(|r| r.shape()).map(|s| format!("{:?}", s.as_slice()));
+        writeln!(
+            listing,
+            "  {i:>4} {:<28} {:<18} {}",
+            tensor_name(key, &names),
+            shape.unwrap_or_default(),
+            dtype_text(&data, key, b.profile().as_ref())
+        )?;
         let s = section(key.kind);
         params[s] += n;
         bytes[s] += size;
@@ -62,9 +123,11 @@ pub fn inspect(bundle_bytes: &[u8]) -> Result<String> {
             _ => {}
         }
     }
-    let precision = match (f16_mats, f32_mats) {
-        (0, _) => "f32",
-        (_, 0) => "f16 matrices, f32 vectors",
+    let precision = match (b.profile().map(|p| p.weights), f16_mats, f32_mats) {
+        (Some(WeightMode::Fixed16), _, _) => "fixed16 (every tensor 16-bit fixed point)",
+        (Some(_), _, _) => "int8 (matrices int8 with scales, other tensors 16-bit fixed point)",
+        (None, 0, _) => "f32",
+        (None, _, 0) => "f16 matrices, f32 vectors",
         _ => "mixed (some matrices f16, some f32)",
     };
     let mut o = String::new();
@@ -78,6 +141,9 @@ pub fn inspect(bundle_bytes: &[u8]) -> Result<String> {
         b.weight_bytes()
     )?;
     writeln!(w, "precision       {precision}")?;
+    if let Some(p) = b.profile() {
+        writeln!(w, "profile         {}", profile_text(&p))?;
+    }
     writeln!(
         w,
         "image           {}x{}x{} (patch {}, grid {}x{}, {} tokens)",
@@ -141,5 +207,7 @@ pub fn inspect(bundle_bytes: &[u8]) -> Result<String> {
     }
     let scratch = b.scratch_floats() as u64;
     writeln!(w, "scratch         {scratch} floats ({})", mib(scratch.saturating_mul(4)))?;
+    writeln!(w, "tensors         index, name, shape, type (and format)")?;
+    w.push_str(&listing);
     Ok(o)
 }

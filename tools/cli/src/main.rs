@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use m3rt_cli::convert::{self, Precision};
+use m3rt_cli::convert::{self, Int8Scales, Precision};
 
 /// Multi-task mixture-of-experts ViTs on edge hardware: convert an ONNX export into a bundle, inspect it,
 /// run any of its tasks.
@@ -31,9 +31,13 @@ enum Command {
         /// The bundle to write.
         #[arg(short, long)]
         out: PathBuf,
-        /// Weight precision in the bundle.
+        /// Weight precision in the bundle: f32, f16, or a quantized bundle for the fixed-point engine and the
+        /// accelerator (fixed16: every tensor 16-bit fixed point; int8: matrices int8 with scales).
         #[arg(long, value_enum, default_value = "f32")]
         precision: Precision,
+        /// int8 only: one scale per output channel, or one per tensor.
+        #[arg(long, value_enum, default_value = "channel")]
+        int8_scales: Int8Scales,
     },
     /// Print a bundle's structure, tasks, parameter counts, section sizes and scratch size.
     Inspect {
@@ -60,9 +64,17 @@ fn main() -> std::process::ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Convert { onnx, out, precision } => {
-            let report = convert::convert_file(&onnx, &out, precision)
+        Command::Convert { onnx, out, precision, int8_scales } => {
+            let report = convert::convert_file_with(&onnx, &out, precision, int8_scales)
                 .with_context(|| format!("converting {}", onnx.display()))?;
+            if let Some(quant) = &report.quant {
+                let names: Vec<&str> = report.tasks.iter().map(|(n, _)| n.as_str()).collect();
+                let (summary, warnings) = convert::quant_summary(quant, &names);
+                print!("{summary}");
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
             println!(
                 "wrote {} ({:.2} MiB, {} parameters, tasks: {})",
                 out.display(),

@@ -81,6 +81,7 @@ fn f32s(d: TensorData<'_>) -> Vec<f32> {
     match d {
         TensorData::F32(v) => v.to_vec(),
         TensorData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+        other => panic!("{:?} in an f32/f16 bundle", other.dtype()),
     }
 }
 
@@ -186,6 +187,7 @@ fn micro_f16_is_about_half_and_rounds_matrices_only() {
                 assert!(rank < 2, "{k:?} is a matrix stored as f32");
                 assert_eq!(v, full);
             }
+            other => panic!("{k:?} stored as {:?}", other.dtype()),
         }
     }
 }

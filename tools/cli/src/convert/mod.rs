@@ -16,15 +16,19 @@ mod moe;
 mod norm;
 mod ops;
 mod qkv;
+mod summary;
 mod walk;
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use m3rt::bundle::{AlignedBytes, Bundle, QuantReport};
+use m3rt::fixed::{Profile, WeightMode};
 use m3rt::model::Hyper;
 use tract_onnx::prelude::Framework;
 
 pub use assemble::{parse_post, post_for, POST_KEY_PREFIX};
+pub use summary::quant_summary;
 
 /// Weight precision in the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +37,38 @@ pub enum Precision {
     F32,
     /// Matrices (rank ≥ 2) as f16; vectors (biases, LayerNorm, cls token) stay f32.
     F16,
+    /// A quantized bundle of Edge-MoE's W16A32 profile: every tensor 16-bit fixed point (docs/fixed-point.md).
+    #[value(name = "fixed16")]
+    Fixed16,
+    /// A quantized bundle of the int8 profile: matrices int8 with scales, every other tensor 16-bit fixed point.
+    #[value(name = "int8")]
+    Int8,
+}
+
+/// How the matrices of an int8 bundle are scaled (`--int8-scales`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Int8Scales {
+    /// One scale per output channel.
+    #[default]
+    Channel,
+    /// One scale per tensor.
+    Tensor,
+}
+
+impl Precision {
+    /// The fixed-point profile a quantized precision writes (`None` for f32 and f16): `Profile::EDGE_MOE`
+    /// for fixed16, `Profile::INT8` with `scales` for int8.
+    pub fn profile(self, scales: Int8Scales) -> Option<Profile> {
+        let mode = match scales {
+            Int8Scales::Channel => WeightMode::Int8PerChannel,
+            Int8Scales::Tensor => WeightMode::Int8PerTensor,
+        };
+        match self {
+            Precision::F32 | Precision::F16 => None,
+            Precision::Fixed16 => Some(Profile::EDGE_MOE),
+            Precision::Int8 => Some(Profile { weights: mode, ..Profile::INT8 }),
+        }
+    }
 }
 
 /// What a conversion produced.
@@ -46,10 +82,22 @@ pub struct ConvertReport {
     pub bytes: usize,
     /// Number of weights (parameters) in the bundle.
     pub params: u64,
+    /// What quantization did to every tensor (fixed16 and int8 precisions).
+    pub quant: Option<QuantReport>,
 }
 
 /// Reads the ONNX with tract-onnx, recognises the M³ViT computation, returns the bundle bytes.
 pub fn convert_onnx(onnx_path: &Path, precision: Precision) -> Result<(Vec<u8>, ConvertReport)> {
+    convert_onnx_with(onnx_path, precision, Int8Scales::Channel)
+}
+
+/// [`convert_onnx`] with the int8 scaling chosen. A quantized precision writes the f32 bundle, then
+/// re-encodes it with `m3rt::bundle::quantize` (the report's `quant`).
+pub fn convert_onnx_with(
+    onnx_path: &Path,
+    precision: Precision,
+    scales: Int8Scales,
+) -> Result<(Vec<u8>, ConvertReport)> {
     let bytes = std::fs::read(onnx_path).with_context(|| format!("reading {}", onnx_path.display()))?;
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut bytes.as_slice())
@@ -73,12 +121,21 @@ pub fn convert_onnx(onnx_path: &Path, precision: Precision) -> Result<(Vec<u8>, 
     if let Some(unknown) = posts.keys().find(|t| !tasks.iter().any(|(name, _)| name == *t)) {
         bail!("ONNX metadata names post-processing for '{unknown}', which is not an output of the graph");
     }
-    let (bundle, params) = assemble::write(&hyper, &tasks, &posts, precision)?;
+    let base = if precision == Precision::F16 { Precision::F16 } else { Precision::F32 };
+    let (mut bundle, params) = assemble::write(&hyper, &tasks, &posts, base)?;
+    let mut quant = None;
+    if let Some(profile) = precision.profile(scales) {
+        let aligned = AlignedBytes::from_slice(&bundle);
+        let parsed = Bundle::parse(&aligned).map_err(|e| anyhow!("the f32 bundle does not read back: {e}"))?;
+        let (bytes, report) = m3rt::bundle::quantize(&parsed, profile).map_err(|e| anyhow!("quantizing: {e}"))?;
+        (bundle, quant) = (bytes, Some(report));
+    }
     let report = ConvertReport {
         hyper,
         tasks: tasks.iter().map(|(n, f)| (n.clone(), f.head.map_or(0, |h| h.2))).collect(),
         bytes: bundle.len(),
         params,
+        quant,
     };
     Ok((bundle, report))
 }
@@ -91,7 +148,17 @@ fn walk_task(w: &mut walk::Walk<'_>) -> Result<()> {
 
 /// Same, then writes the bundle file.
 pub fn convert_file(onnx_path: &Path, out: &Path, precision: Precision) -> Result<ConvertReport> {
-    let (bytes, report) = convert_onnx(onnx_path, precision)?;
+    convert_file_with(onnx_path, out, precision, Int8Scales::Channel)
+}
+
+/// [`convert_onnx_with`], then writes the bundle file.
+pub fn convert_file_with(
+    onnx_path: &Path,
+    out: &Path,
+    precision: Precision,
+    scales: Int8Scales,
+) -> Result<ConvertReport> {
+    let (bytes, report) = convert_onnx_with(onnx_path, precision, scales)?;
     std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     Ok(report)
 }

@@ -74,6 +74,7 @@ pub fn select_task_reads_no_weight_byte<D: UnderTest>() {
     let first = match bundle.tensor(TensorKey::global(m3rt::model::TensorKind::PatchW)).unwrap() {
         m3rt::bundle::TensorData::F32(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
         m3rt::bundle::TensorData::F16(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
+        _ => unreachable!("f32 bundle"),
     };
     let mut scratch = scratch::<D>(&bundle);
     let mut backend = D::backend(&mut scratch);
