@@ -13,9 +13,11 @@
 //! the buffer where it wants (a static, DDR, a DMA window).
 
 mod cpu;
+mod fixed;
 
 pub use crate::engine::Counters;
 pub use cpu::CpuBackend;
+pub use fixed::FixedBackend;
 
 use core::ops::Range;
 

@@ -2,8 +2,74 @@
 //! convolution through the linear unit on the values around each output pixel, ReLU, bilinear ×2 (PUP)
 //! or the light head's single resize (`docs/fixed-point.md`, "Head"). Mirrors `hls/include/m3rt/head.h`.
 
+use super::encoder::{take, Ctx};
+use super::layernorm::{layer_norm, LayerNormCfg};
 use super::linear::{linear, Bias, Layout, LinearCfg, Weights};
+use super::resize::resize;
+use super::trace::{Kind, Point, Trace};
+use super::weights::{matrix, vector};
+use crate::model::{head_conv_channels, HeadKind, Hyper, TensorKey, TensorKind as K};
 use crate::{Error, Result};
+
+/// Refuses a model whose head the fixed-point dataflow cannot compute: every resize must be by a power
+/// of two, so the light head's patch must be one and PUP's four doublings must give the image size.
+pub fn check_supported(h: &Hyper) -> Result<()> {
+    let ok = match h.head_kind {
+        HeadKind::Light => h.patch.is_power_of_two(),
+        HeadKind::Pup => h.patch == 16,
+    };
+    if !ok {
+        return Err(Error::Inconsistent { what: "fixed-point head needs power-of-two resize factors" });
+    }
+    Ok(())
+}
+
+/// Runs `task`'s head on the backbone output `x` (`[T, D]`, cls first) into the raw `out [C, H, W]`.
+pub fn run(ctx: &Ctx<'_, '_>, task: u32, x: &[i32], work: &mut [i32], out: &mut [i32], trace: &mut dyn Trace) -> Result<()> {
+    let h = *ctx.bundle.hyper();
+    let p = ctx.profile;
+    let (wa, fa) = (u32::from(p.act.width), p.fa());
+    let u = |v: u32| v as usize;
+    let (n, d) = (u(h.patches()), u(h.dim));
+    let l = ctx.layout;
+    let mut r = work;
+    let (mut ping, mut pong) = take(&mut r, l.map)?.split_at_mut(l.map / 2);
+    let col = take(&mut r, l.col)?;
+    let row = take(&mut r, l.conv_row)?;
+    let channels = ctx.bundle.task(task)?.out_channels;
+    let key = |kind, j| TensorKey::head(kind, task, j);
+    let (g, s) = (vector(ctx.bundle, key(K::HeadLnG, 0))?, vector(ctx.bundle, key(K::HeadLnB, 0))?);
+    let ln = LayerNormCfg { rows: n, cols: d, wa, fa, fb: p.bias.frac() as u32, eps: ctx.consts.eps };
+    layer_norm(&ln, &x[d..(n + 1) * d], g.values, s.values, pong)?;
+    for (q, tok) in pong[..n * d].chunks_exact(d).enumerate() {
+        for (c, &v) in tok.iter().enumerate() {
+            ping[c * n + q] = v;
+        }
+    }
+    trace.record(Point::at(Kind::HeadLn, 0), &ping[..n * d]);
+    let (mut fh, mut fw) = (u(h.grid_h()), u(h.grid_w()));
+    let convs = h.head_kind.conv_count();
+    for j in 0..convs {
+        let (cin, cout) = head_conv_channels(&h, j, channels);
+        let k = h.head_kind.conv_kernel(j) as usize;
+        let cfg = ConvCfg { cin: u(cin), cout: u(cout), h: fh, w: fw, k, relu: j + 1 < convs, wa, fa };
+        let (w, b) = (matrix(ctx.bundle, key(K::HeadConvW, j))?, vector(ctx.bundle, key(K::HeadConvB, j))?);
+        let mut cw = ConvWork { col: &mut *col, row: &mut *row };
+        conv(&cfg, ping, &w, &b, pong, &mut cw)?;
+        let map = cfg.cout * fh * fw;
+        trace.record(Point::at(Kind::HeadConv, j), &pong[..map]);
+        if h.head_kind.upsamples_after(j) {
+            resize(pong, cfg.cout, fh, fw, 2, ping)?;
+            (fh, fw) = (2 * fh, 2 * fw);
+            trace.record(Point::at(Kind::HeadUp, j), &ping[..4 * map]);
+        } else {
+            core::mem::swap(&mut ping, &mut pong);
+        }
+    }
+    resize(ping, u(channels), fh, fw, u(h.image_h) / fh, out)?;
+    trace.record(Point::at(Kind::HeadOut, 0), out);
+    Ok(())
+}
 
 /// One convolution of the head.
 #[derive(Clone, Copy, Debug)]

@@ -13,6 +13,8 @@
 pub mod ap;
 pub mod attention;
 pub mod consts;
+pub mod encoder;
+pub mod engine;
 pub mod gelu;
 pub mod head;
 pub mod int;
@@ -27,7 +29,9 @@ pub mod resize;
 pub mod softmax;
 pub mod tables;
 pub mod trace;
+pub mod weights;
 
 pub use ap::{Format, Fx};
+pub use engine::FixedEngine;
 pub use consts::{Consts, NUMERICS_VERSION};
 pub use profile::{Profile, ValueClass, WeightMode};

@@ -6,7 +6,7 @@
 //! help text) and the function that makes it over a `&mut [f32]` (`m3rt::backend::FixedBackend::new`).
 
 use anyhow::{anyhow, Result};
-use m3rt::backend::{Backend, CpuBackend, Inference};
+use m3rt::backend::{Backend, CpuBackend, FixedBackend, Inference};
 use m3rt::bundle::Bundle;
 
 /// A model loaded on a backend, as the host commands use it.
@@ -46,6 +46,8 @@ macro_rules! registry {
 registry! {
     /// The f32 CPU engine (AVX2/FMA kernels where the processor has them, else portable ones).
     Cpu => CpuBackend::new,
+    /// The fixed-point engine, bit for bit the accelerator IP's golden model (quantized bundles only).
+    Fixed => FixedBackend::new,
 }
 
 /// Sizes `scratch` for `bundle` on the backend `make` builds (asked over an empty slice first), makes the
@@ -75,10 +77,12 @@ mod tests {
     #[test]
     fn every_name_loads_the_backend_of_that_name() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let (bytes, _) = convert_onnx(&root.join("models/micro/model.onnx"), Precision::F32).expect("converts");
-        let bytes = AlignedBytes::from_slice(&bytes);
-        let bundle = Bundle::parse(&bytes).expect("parses");
         for &name in BackendName::ALL {
+            // The fixed-point backend runs quantized bundles only.
+            let precision = if name == BackendName::Fixed { Precision::Fixed16 } else { Precision::F32 };
+            let (bytes, _) = convert_onnx(&root.join("models/micro/model.onnx"), precision).expect("converts");
+            let bytes = AlignedBytes::from_slice(&bytes);
+            let bundle = Bundle::parse(&bytes).expect("parses");
             let value = name.to_possible_value().expect("every backend has a value name");
             name.with_loaded(bundle, |loaded| {
                 assert_eq!(loaded.backend, value.get_name(), "--backend value and Backend::name differ");
