@@ -5,11 +5,11 @@
 //!
 //! Under `cargo clippy` the headers are looked for (the cfg is the same) but nothing is compiled: clippy
 //! never links. The units compile side by side (at most `NUM_JOBS` at once; the four `ap_check_*` units take
-//! about a minute and a half of CPU). Each library keeps a fingerprint of its
+//! about a minute and a half of CPU, the kernels' two about 11 s). Each library keeps a fingerprint of its
 //! compiler command, its sources with every local file they include (`#include "..."`, followed through
 //! `check/` and the IP's `include/`) and the headers in `OUT_DIR`: a rerun recompiles only the libraries
 //! whose inputs changed and links the others as they are (another environment variable, a check build
-//! after a test build, or an edit of one unit's source recompile nothing else).
+//! after a test build, or an edit of one kernel file recompile nothing else).
 
 use std::collections::hash_map::DefaultHasher;
 use std::env;
@@ -30,11 +30,19 @@ struct Unit {
 }
 
 /// The libraries, in link order (and the order they start compiling in).
-const UNITS: [Unit; 4] = [
+const UNITS: [Unit; 6] = [
     Unit { lib: "m3rt_ap_convert", sources: &["ap_check_convert.cpp"], ip_headers: false },
     Unit { lib: "m3rt_ap_add", sources: &["ap_check_add.cpp"], ip_headers: false },
     Unit { lib: "m3rt_ap_sub", sources: &["ap_check_sub.cpp"], ip_headers: false },
     Unit { lib: "m3rt_ap_mul", sources: &["ap_check_mul.cpp"], ip_headers: false },
+    // The kernels' ap_fixed formulation, and the IP's kernels in its three weight-mode builds (one archive:
+    // kernel_ip.cpp calls the int8 builds).
+    Unit { lib: "m3rt_kernel_ap", sources: &["kernel_ap.cpp"], ip_headers: false },
+    Unit {
+        lib: "m3rt_kernel_ip",
+        sources: &["kernel_ip.cpp", "kernel_ip_q8t.cpp", "kernel_ip_q8c.cpp"],
+        ip_headers: true,
+    },
 ];
 /// The C++ standard library the checker links (g++ on Linux hosts).
 const CPP_STDLIB: &str = "stdc++";
