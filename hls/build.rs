@@ -1,13 +1,15 @@
-//! Builds the C++ `ap_fixed` checker (`check/`) with g++ against the `ap_types` headers, when they are found:
+//! Builds the C++ checker (`check/`) with g++ against the `ap_types` headers, when they are found:
 //! `$M3RT_AP_TYPES`, else the cache that `cargo xtask csim` fills (`$M3RT_CACHE/ap_types/hls4ml-1.3.0`,
 //! `$M3RT_CACHE` defaulting to `~/.cache/m3rt`). Without them it sets `cfg(m3rt_csim_skipped)` and the reason
 //! in `M3RT_HLS_CSIM_SKIPPED`, so the tests say they were skipped (and fail under `M3RT_REQUIRE_CSIM=1`).
 //!
 //! Under `cargo clippy` the headers are looked for (the cfg is the same) but nothing is compiled: clippy
-//! never links. The four translation units compile side by side (at most `NUM_JOBS` at once; they take about a minute of
-//! CPU). A fingerprint of the compiler command, the sources and the headers is kept in `OUT_DIR`: a rerun
-//! that changes none of them (another environment variable, a check build after a test build) links the
-//! libraries already built instead of compiling them again.
+//! never links. The units compile side by side (at most `NUM_JOBS` at once; the four `ap_check_*` units take
+//! about a minute and a half of CPU, the kernels' two about 11 s). Each library keeps a fingerprint of its
+//! compiler command, its sources with every local file they include (`#include "..."`, followed through
+//! `check/` and the IP's `include/`) and the headers in `OUT_DIR`: a rerun recompiles only the libraries
+//! whose inputs changed and links the others as they are (another environment variable, a check build
+//! after a test build, or an edit of one kernel file recompile nothing else).
 
 use std::collections::hash_map::DefaultHasher;
 use std::env;
@@ -18,12 +20,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The headers' version: a subfolder of the cache, as `cargo xtask csim` installs them.
 const AP_TYPES_VERSION: &str = "hls4ml-1.3.0";
-/// Translation units of `check/` and the static library each becomes.
-const UNITS: [(&str, &str); 4] = [
-    ("ap_check_convert.cpp", "m3rt_ap_convert"),
-    ("ap_check_add.cpp", "m3rt_ap_add"),
-    ("ap_check_sub.cpp", "m3rt_ap_sub"),
-    ("ap_check_mul.cpp", "m3rt_ap_mul"),
+/// A static library of the checker: its translation units in `check/`, and whether they include the IP's
+/// headers (`include/m3rt/`, whose HLS pragmas g++ does not know: `-Wno-unknown-pragmas` for these only, as
+/// `tb/Makefile` does, since g++ cannot silence that warning by pragma).
+struct Unit {
+    lib: &'static str,
+    sources: &'static [&'static str],
+    ip_headers: bool,
+}
+
+/// The libraries, in link order (and the order they start compiling in).
+const UNITS: [Unit; 6] = [
+    Unit { lib: "m3rt_ap_convert", sources: &["ap_check_convert.cpp"], ip_headers: false },
+    Unit { lib: "m3rt_ap_add", sources: &["ap_check_add.cpp"], ip_headers: false },
+    Unit { lib: "m3rt_ap_sub", sources: &["ap_check_sub.cpp"], ip_headers: false },
+    Unit { lib: "m3rt_ap_mul", sources: &["ap_check_mul.cpp"], ip_headers: false },
+    // The kernels' ap_fixed formulation, and the IP's kernels in its three weight-mode builds (one archive:
+    // kernel_ip.cpp calls the int8 builds).
+    Unit { lib: "m3rt_kernel_ap", sources: &["kernel_ap.cpp"], ip_headers: false },
+    Unit {
+        lib: "m3rt_kernel_ip",
+        sources: &["kernel_ip.cpp", "kernel_ip_q8t.cpp", "kernel_ip_q8c.cpp"],
+        ip_headers: true,
+    },
 ];
 /// The C++ standard library the checker links (g++ on Linux hosts).
 const CPP_STDLIB: &str = "stdc++";
@@ -36,6 +55,7 @@ fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let check = manifest.join("check");
     println!("cargo::rerun-if-changed={}", check.display());
+    println!("cargo::rerun-if-changed={}", manifest.join("include").display());
     match find_headers() {
         Ok(headers) => {
             // Present: reruns when they change. (Missing: a path that does not exist makes cargo rerun this
@@ -94,8 +114,8 @@ fn find_headers() -> Result<PathBuf, (String, PathBuf)> {
     }
 }
 
-/// Compiles the checker's static libraries into `OUT_DIR`, unless the ones there were built from the same
-/// compiler command, sources and headers.
+/// Compiles the checker's static libraries into `OUT_DIR`, each unless the one there was built from the same
+/// compiler command, sources and headers; then links them all, in `UNITS` order.
 fn build(check: &Path, headers: &Path) {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut base = cc::Build::new();
@@ -105,6 +125,8 @@ fn build(check: &Path, headers: &Path) {
         .opt_level(1)
         .debug(false)
         .cpp_link_stdlib(CPP_STDLIB)
+        // The link lines are printed below, in a fixed order, not by each compile.
+        .cargo_metadata(false)
         // -isystem: the third-party headers' warnings are not ours; our own files must have none.
         .flag("-isystem")
         .flag(headers)
@@ -112,53 +134,99 @@ fn build(check: &Path, headers: &Path) {
         .warnings(true)
         .extra_warnings(true)
         .warnings_into_errors(true);
-    let compiler = base.try_get_compiler().unwrap_or_else(|e| panic!("no C++ compiler for the ap checker: {e}"));
+    let mut header_files = files(headers);
+    header_files.sort();
+    let stale: Vec<(&Unit, cc::Build, String)> = UNITS
+        .iter()
+        .filter_map(|unit| {
+            let mut build = base.clone();
+            if unit.ip_headers {
+                build.flag("-Wno-unknown-pragmas");
+            }
+            let fingerprint = fingerprint(&build, unit, check, headers, &header_files);
+            let stamp = stamp(&out, unit);
+            let built = out.join(format!("lib{}.a", unit.lib)).is_file();
+            if built && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
+                return None;
+            }
+            let _ = fs::remove_file(&stamp);
+            Some((unit, build, fingerprint))
+        })
+        .collect();
+    let jobs = env::var("NUM_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).clamp(1, UNITS.len());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(stale.len()) {
+            s.spawn(|| {
+                while let Some((unit, build, fingerprint)) = stale.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let mut build = build.clone();
+                    build.files(unit.sources.iter().map(|src| check.join(src))).compile(unit.lib);
+                    fs::write(stamp(&out, unit), fingerprint).expect("writing a checker fingerprint into OUT_DIR");
+                }
+            });
+        }
+    });
+    for unit in &UNITS {
+        println!("cargo::rustc-link-lib=static={}", unit.lib);
+    }
+    println!("cargo::rustc-link-search=native={}", out.display());
+    println!("cargo::rustc-link-lib={CPP_STDLIB}");
+}
+
+/// Where the fingerprint of `unit`'s library is kept.
+fn stamp(out: &Path, unit: &Unit) -> PathBuf {
+    out.join(format!("lib{}.fingerprint", unit.lib))
+}
+
+/// What `unit`'s library is built from: the compiler command, the unit's sources with the local files they
+/// include, and every file of the headers' folder (contents, not times: headers installed again unchanged
+/// need no rebuild).
+fn fingerprint(build: &cc::Build, unit: &Unit, check: &Path, headers: &Path, header_files: &[PathBuf]) -> String {
+    let compiler = build.try_get_compiler().unwrap_or_else(|e| panic!("no C++ compiler for the ap checker: {e}"));
     // The program and its arguments only: the command's environment is the whole of this process's.
     let command = std::iter::once(compiler.path().as_os_str())
         .chain(compiler.args().iter().map(|a| a.as_os_str()))
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ");
-    let fingerprint = fingerprint(&command, check, headers);
-    let stamp = out.join("m3rt-ap-check.fingerprint");
-    let built = UNITS.iter().all(|(_, lib)| out.join(format!("lib{lib}.a")).is_file());
-    if built && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
-        for (_, lib) in UNITS {
-            println!("cargo::rustc-link-lib=static={lib}");
-        }
-        println!("cargo::rustc-link-search=native={}", out.display());
-        println!("cargo::rustc-link-lib={CPP_STDLIB}");
-        return;
+    let mut sources = Vec::new();
+    for src in unit.sources {
+        local_includes(&check.join(src), &mut sources);
     }
-    let _ = fs::remove_file(&stamp);
-    let jobs = env::var("NUM_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).clamp(1, UNITS.len());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                while let Some((src, lib)) = UNITS.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    base.clone().file(check.join(src)).compile(lib);
-                }
-            });
-        }
-    });
-    fs::write(&stamp, fingerprint).expect("writing the checker's fingerprint into OUT_DIR");
-}
-
-/// What the libraries are built from: the compiler command and the contents of every file of `check/` and
-/// of the headers' folder (contents, not times: headers installed again unchanged need no rebuild).
-fn fingerprint(command: &str, check: &Path, headers: &Path) -> String {
-    let mut hasher = DefaultHasher::new();
-    UNITS.hash(&mut hasher);
-    let mut sources = files(check);
     sources.sort();
-    let mut deps = files(headers);
-    deps.sort();
-    for f in sources.iter().chain(&deps) {
+    let mut hasher = DefaultHasher::new();
+    (unit.lib, unit.sources).hash(&mut hasher);
+    for f in sources.iter().chain(header_files) {
         f.hash(&mut hasher);
         fs::read(f).unwrap_or_else(|e| panic!("reading {}: {e}", f.display())).hash(&mut hasher);
     }
     format!("{command}\nheaders {}\nsources and headers {:016x}\n", headers.display(), hasher.finish())
+}
+
+/// `file` and, recursively, every file it includes with `#include "..."` that exists next to the including
+/// file (how the checker's and the IP's headers include one another; `<...>` headers are the system's or
+/// the headers' folder, fingerprinted apart). A conditional include counts whether or not it is taken.
+fn local_includes(file: &Path, seen: &mut Vec<PathBuf>) {
+    let file = fs::canonicalize(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    if seen.contains(&file) {
+        return;
+    }
+    let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+    seen.push(file.clone());
+    let dir = file.parent().expect("a source file has a folder").to_path_buf();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some(rest) = line.strip_prefix('#').map(str::trim_start).and_then(|l| l.strip_prefix("include")) else {
+            continue;
+        };
+        let Some(name) = rest.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else {
+            continue;
+        };
+        let included = dir.join(name);
+        if included.is_file() {
+            local_includes(&included, seen);
+        }
+    }
 }
 
 /// Every file under `dir`, recursively.

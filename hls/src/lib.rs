@@ -3,6 +3,8 @@
 
 #[cfg(not(m3rt_csim_skipped))]
 pub mod ap_check;
+#[cfg(not(m3rt_csim_skipped))]
+pub mod kernel_check;
 
 /// The `ap_types` include folder the C simulation was built against; `None` when it was skipped.
 pub const AP_TYPES_DIR: Option<&str> = option_env!("M3RT_HLS_AP_TYPES_DIR");
