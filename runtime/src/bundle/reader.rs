@@ -150,6 +150,12 @@ impl<'a> Bundle<'a> {
         self.weights.1.saturating_sub(self.weights.0)
     }
 
+    /// The weight section itself (what the accelerator's weight pointers address; tensor offsets of the
+    /// descriptor count from its first byte).
+    pub fn weight_section(&self) -> &'a [u8] {
+        self.bytes.get(self.weights.0..self.weights.1).unwrap_or_default()
+    }
+
     /// Size of the whole bundle in bytes.
     pub fn total_bytes(&self) -> usize {
         self.bytes.len()

@@ -119,9 +119,19 @@ pub fn run(
             let (w1, w2) = (matrix(ctx.bundle, key(K::ExpW1))?, matrix(ctx.bundle, key(K::ExpW2))?);
             let (b1, b2) = (vector(ctx.bundle, key(K::ExpB1))?, vector(ctx.bundle, key(K::ExpB2))?);
             let e = u(h.experts);
-            let bytes = expert_bytes(&w1, e) + expert_bytes(&w2, e) + 2 * (b1.values.len() + b2.values.len()) as u64 / e as u64;
+            let bytes =
+                expert_bytes(&w1, e) + expert_bytes(&w2, e) + 2 * (b1.values.len() + b2.values.len()) as u64 / e as u64;
             let experts = Experts { w1, b1, w2, b2, bytes };
-            let cfg = MoeCfg { tokens: t, dim: d, experts: e, top_k: u(h.top_k), hidden: u(h.expert_hidden), wa, fa, block: b };
+            let cfg = MoeCfg {
+                tokens: t,
+                dim: d,
+                experts: e,
+                top_k: u(h.top_k),
+                hidden: u(h.expert_hidden),
+                wa,
+                fa,
+                block: b,
+            };
             let gate = matrix(ctx.bundle, TensorKey::gate(task, b))?;
             let mut mw = MoeWork {
                 logits: &mut *logits,

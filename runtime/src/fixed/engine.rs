@@ -39,7 +39,8 @@ impl<'b, 's> FixedEngine<'b, 's> {
     /// An engine over the quantized `bundle` with `scratch` (at least [`FixedEngine::scratch_words`]
     /// 4-byte words) as its only working memory. Task 0 is selected.
     pub fn new(bundle: Bundle<'b>, scratch: &'s mut [f32]) -> Result<Self> {
-        let profile = bundle.profile().ok_or(Error::Inconsistent { what: "the fixed-point engine needs a quantized bundle" })?;
+        let profile =
+            bundle.profile().ok_or(Error::Inconsistent { what: "the fixed-point engine needs a quantized bundle" })?;
         let h = *bundle.hyper();
         let layout = FixedLayout::new(&h, bundle.max_out_channels());
         let needed = layout.total();

@@ -25,7 +25,14 @@ pub fn check_supported(h: &Hyper) -> Result<()> {
 }
 
 /// Runs `task`'s head on the backbone output `x` (`[T, D]`, cls first) into the raw `out [C, H, W]`.
-pub fn run(ctx: &Ctx<'_, '_>, task: u32, x: &[i32], work: &mut [i32], out: &mut [i32], trace: &mut dyn Trace) -> Result<()> {
+pub fn run(
+    ctx: &Ctx<'_, '_>,
+    task: u32,
+    x: &[i32],
+    work: &mut [i32],
+    out: &mut [i32],
+    trace: &mut dyn Trace,
+) -> Result<()> {
     let h = *ctx.bundle.hyper();
     let p = ctx.profile;
     let (wa, fa) = (u32::from(p.act.width), p.fa());

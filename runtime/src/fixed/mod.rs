@@ -32,6 +32,6 @@ pub mod trace;
 pub mod weights;
 
 pub use ap::{Format, Fx};
-pub use engine::FixedEngine;
 pub use consts::{Consts, NUMERICS_VERSION};
+pub use engine::FixedEngine;
 pub use profile::{Profile, ValueClass, WeightMode};

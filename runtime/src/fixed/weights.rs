@@ -27,6 +27,8 @@ pub fn expert_bytes(w: &Weights<'_>, experts: usize) -> u64 {
     let e = experts.max(1);
     match w {
         Weights::Q16 { values, .. } => (values.len() / e * 2) as u64,
-        Weights::Q8 { values, scales } => (values.len() / e + if scales.len() > 1 { scales.len() / e * 4 } else { 0 }) as u64,
+        Weights::Q8 { values, scales } => {
+            (values.len() / e + if scales.len() > 1 { scales.len() / e * 4 } else { 0 }) as u64
+        }
     }
 }

@@ -4,5 +4,6 @@
 pub mod backends;
 pub mod board;
 pub mod convert;
+pub mod golden;
 pub mod inspect;
 pub mod qemu;

@@ -3,6 +3,7 @@
 mod board_cmd;
 mod demo;
 mod flash;
+mod golden_cmd;
 mod picture;
 mod run;
 mod tensor_io;
@@ -49,6 +50,9 @@ enum Command {
     /// Convert the shipped micro model if needed, run every task on a sample input, print latencies and
     /// write pictures.
     Demo(demo::DemoArgs),
+    /// Write golden vectors of a quantized bundle for the accelerator IP's C-simulation testbench
+    /// (docs/accel-ip.md): descriptor, tables, weights, input and every kernel's output.
+    Golden(golden_cmd::GoldenArgs),
     /// Talk to a board over its serial link: info, tasks, switch, infer, stats, monitor.
     Board(board_cmd::BoardArgs),
     /// Upload a model into a board's inactive slot, verify it and make it active.
@@ -91,6 +95,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::demo(&args),
+        Command::Golden(args) => golden_cmd::golden(&args),
         Command::Board(args) => board_cmd::board(&args),
         Command::Flash(args) => flash::flash(&args),
         Command::Serve(args) => m3rt_linux::run(&args, "m3rt serve", m3rt_cli::board::host::FIRMWARE),
