@@ -84,7 +84,7 @@ pub fn install_headers(python: &Path) -> Result<PathBuf> {
 pub fn tests(headers: &Path) -> Result<()> {
     let dir = headers.to_string_lossy();
     steps::cargo(
-        &["test", "--workspace", "--test", "ap_semantics"],
+        &["test", "--workspace", "--test", "ap_semantics", "--test", "kernel_semantics"],
         &[(AP_TYPES_ENV, dir.as_ref()), ("M3RT_REQUIRE_CSIM", "1")],
     )
 }
@@ -94,5 +94,8 @@ pub fn csim() -> Result<()> {
     let python = steps::timed("python venv", models::venv)?;
     let headers = steps::timed("ap_types headers", || install_headers(&python))?;
     println!("{AP_TYPES_ENV}={}", headers.display());
-    steps::timed("C simulation tests", || tests(&headers))
+    steps::timed("C simulation tests", || tests(&headers))?;
+    let py = python;
+    steps::timed("generate test models", || models::generate_all(&py))?;
+    steps::timed("IP C simulation", || crate::ip_csim::suite(&headers, &models::out_dir()?))
 }

@@ -5,6 +5,7 @@
 mod bench_report;
 mod csim;
 mod headers;
+mod ip_csim;
 mod linux_board;
 mod models;
 mod qemu;
@@ -20,8 +21,10 @@ cargo xtask <command>
 commands:
   ci        everything CI runs: fmt, clippy, Python tests, model generation, the C simulation, all Rust
             tests, no_std builds, the QEMU board suite
-  csim      the C-simulation stage: fetch the ap_types headers (hls4ml wheel) into the cache, then run the
-            tests that compare m3rt::fixed with the real ap_fixed through g++ (hls/)
+  csim      the C-simulation stage: fetch the ap_types headers (hls4ml wheel) into the cache, run the tests
+            that compare m3rt::fixed with the real ap_fixed through g++, then build the IP (hls/) and run its
+            unit tests and its testbench on golden vectors of every task of micro and m3vit-t, fixed16 and
+            int8 (bit for bit)
   models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
@@ -94,6 +97,7 @@ fn ci() -> Result<()> {
             ],
         )
     })?;
+    steps::timed("IP C simulation", || ip_csim::suite(&headers, &models_dir))?;
     steps::report_free_space("after the tests");
     steps::timed("no_std builds", steps::nostd)?;
     steps::timed("qemu board suite", || qemu::qemu(false))?;
