@@ -50,6 +50,17 @@ registry! {
     Fixed => FixedBackend::new,
 }
 
+impl BackendName {
+    /// The bundle precision a model is converted to when this backend is to run it (`m3rt demo`): f32 for
+    /// the CPU engine, the default fixed-point profile for the fixed-point engine.
+    pub fn native_precision(self) -> crate::convert::Precision {
+        match self {
+            BackendName::Cpu => crate::convert::Precision::F32,
+            BackendName::Fixed => crate::convert::Precision::Fixed16,
+        }
+    }
+}
+
 /// Sizes `scratch` for `bundle` on the backend `make` builds (asked over an empty slice first), makes the
 /// backend over it, loads the bundle and calls `f`.
 fn with_backend<'s, B: Backend + 's, R>(

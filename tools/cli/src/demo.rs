@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use m3rt::bundle::Bundle;
 use m3rt_cli::backends::{BackendName, Loaded};
-use m3rt_cli::convert::{convert_file, Precision};
+use m3rt_cli::convert::convert_file;
 
 use crate::{picture, tensor_io};
 
@@ -40,7 +40,8 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     let dir = args.model_dir.clone().unwrap_or_else(default_model_dir);
     let onnx = dir.join("model.onnx");
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let bundle_path = args.out.join("model.m3b");
+    let precision = args.backend.native_precision();
+    let bundle_path = args.out.join(format!("model-{}.m3b", format!("{precision:?}").to_lowercase()));
     let stale = match (std::fs::metadata(&bundle_path), std::fs::metadata(&onnx)) {
         (Ok(b), Ok(o)) => b.modified()? < o.modified()?,
         (Err(_), _) => true,
@@ -48,7 +49,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     };
     if stale {
         let t = Instant::now();
-        let report = convert_file(&onnx, &bundle_path, Precision::F32)?;
+        let report = convert_file(&onnx, &bundle_path, precision)?;
         println!(
             "converted {} → {} ({} parameters) in {:.2} s",
             onnx.display(),
