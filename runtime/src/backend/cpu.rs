@@ -62,7 +62,7 @@ impl Backend for CpuBackend<'_> {
 
 /// The engine's scratch layout for `bundle`.
 fn layout(bundle: &Bundle<'_>) -> Layout {
-    Layout::new(bundle.hyper(), bundle.max_out_channels(), bundle.has_f16())
+    Layout::new(bundle.hyper(), bundle.max_out_channels(), bundle.widens())
 }
 
 impl Inference for Engine<'_, '_> {
