@@ -73,10 +73,15 @@ pub fn tract_run(onnx: &Path, task: &str, input: &[f32], h: usize, w: usize) -> 
     out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
 }
 
-/// Largest `|a - b| / max(1, |b|)`, the acceptance measure (each backend states its bound; the CPU's is 1e-4).
+/// Largest `|a - b| / max(1, |b|)`, the acceptance measure (each backend states its bounds; the CPU's is
+/// 1e-4). A NaN anywhere is an infinite error (`f32::max` alone would skip it).
 pub fn max_rel_err(a: &[f32], reference: &[f32]) -> f32 {
     assert_eq!(a.len(), reference.len(), "output lengths differ");
-    a.iter().zip(reference).map(|(x, r)| (x - r).abs() / r.abs().max(1.0)).fold(0.0, f32::max)
+    a.iter()
+        .zip(reference)
+        .map(|(x, r)| (x - r).abs() / r.abs().max(1.0))
+        .map(|e| if e.is_nan() { f32::INFINITY } else { e })
+        .fold(0.0, f32::max)
 }
 
 /// Host reference outputs (the CPU backend's runs) of every task of `bytes` on `input`, with each run's

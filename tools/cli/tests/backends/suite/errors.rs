@@ -3,7 +3,6 @@
 use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
 use m3rt::Error;
-use m3rt_cli::convert::Precision;
 
 use super::{scratch, UnderTest};
 use crate::common::*;
@@ -12,7 +11,7 @@ use crate::common::*;
 /// against onnxruntime.
 pub fn bad_calls_are_typed_errors<D: UnderTest>() {
     let dir = model_dir("micro").unwrap();
-    let bytes = bundle(&dir, Precision::F32);
+    let bytes = bundle(&dir, D::PRIMARY);
     let bundle = Bundle::parse(&bytes).unwrap();
     let mut scratch = scratch::<D>(&bundle);
     let needed = scratch.len();
@@ -50,5 +49,6 @@ pub fn bad_calls_are_typed_errors<D: UnderTest>() {
     // After all that, a good run still matches onnxruntime's golden output.
     model.run(&input, &mut out).unwrap();
     let (_, golden) = npy_f32(&dir.join("golden/semseg_0.npy"));
-    assert!(max_rel_err(&out, &golden) <= D::TOLERANCE);
+    let bound = D::bounds("micro", D::PRIMARY).reference.expect("the primary is held to the references");
+    assert!(max_rel_err(&out, &golden) <= bound);
 }

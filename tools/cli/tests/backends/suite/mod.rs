@@ -10,23 +10,70 @@ pub mod parity;
 pub mod releasing;
 pub mod task_switch;
 
+use core::ops::Range;
+
 use m3rt::backend::Backend;
 use m3rt::bundle::Bundle;
 use m3rt_cli::convert::Precision;
 
-/// A backend as the suite sees it: how to make one over working memory, and what it is held to.
+/// A backend as the suite sees it: how to make one over working memory, which bundle precisions it loads,
+/// and what each of them is held to.
 pub trait UnderTest {
     /// The backend, over a borrowed scratch buffer.
     type Backend<'s>: Backend;
     /// Its [`Backend::name`].
     const NAME: &'static str;
-    /// Largest `|ours − reference| / max(1, |reference|)` allowed against the f32 references
-    /// (onnxruntime's goldens, tract, hand-worked values).
-    const TOLERANCE: f32;
-    /// The bundle precisions it loads; problems on other precisions are skipped for it.
-    const PRECISIONS: &'static [Precision];
+    /// The precision every problem runs on (parity, shared prefix, typed errors, task switches, the big
+    /// model's expert reads).
+    const PRIMARY: Precision;
+    /// The further precisions it loads: the cheap problems run them too, and [`parity::check_extra`]
+    /// compares each with the primary on the same backend.
+    const EXTRA: &'static [Precision];
+    /// What `precision` is held to on model `model` (`micro`, `tiny-light`, `sparse-route`, `m3vit-t`).
+    fn bounds(model: &str, precision: Precision) -> Bounds;
+    /// Largest `|ours − expected| / max(1, |expected|)` on the hand-worked models of `precision`, whose
+    /// expected values are exact in f16 and in any fixed-point format with 3 fraction bits.
+    fn hand_worked_bound(precision: Precision) -> f32;
+    /// The experts the backend's own router kept for `task` on `input`, `[moe layers, T, k]` as the
+    /// exporter's `route_<task>_<i>.npy`, for a backend whose routing may differ from the f32 reference's
+    /// near ties (fixed point); `None` when its routing must be the reference's exactly.
+    fn own_routes(bundle: &Bundle<'_>, task: u32, input: &[f32]) -> Option<Vec<i32>>;
     /// The backend over `scratch`.
     fn backend(scratch: &mut [f32]) -> Self::Backend<'_>;
+}
+
+/// What one bundle precision of a backend is held to on one model, against the independent references
+/// (onnxruntime's goldens, tract, the exporter's NumPy routing).
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Largest `|ours − reference| / max(1, |reference|)` against onnxruntime's goldens and tract, every
+    /// task and golden input; `None`: this precision is not compared with the references, only with the
+    /// primary's run ([`Bounds::against_primary`]).
+    pub reference: Option<f32>,
+    /// Smallest share of an argmax task's pixels whose class (argmax over channels) is onnxruntime's;
+    /// `None`: not checked.
+    pub argmax_agreement: Option<f64>,
+    /// Largest share of routing choices (MoE layer, token, kept expert) not among the experts the NumPy
+    /// reference kept for that token (only a backend with [`UnderTest::own_routes`] can differ).
+    pub route_flips: f64,
+    /// For an extra precision, its run against the primary's on the same backend.
+    pub against_primary: Option<AgainstPrimary>,
+}
+
+/// An extra precision's bundle and outputs against the primary's, on the same backend and inputs.
+#[derive(Clone, Debug)]
+pub struct AgainstPrimary {
+    /// Allowed size of its bundle as a share of the primary's.
+    pub size_ratio: Range<f64>,
+    /// Largest relative RMS error `‖ours − primary‖ / ‖primary‖` per task (strictly below).
+    pub rel_rms: f64,
+    /// Smallest share of an argmax task's pixels whose class is the primary's.
+    pub argmax_agreement: f64,
+}
+
+/// Every precision `D` loads, the primary first.
+pub fn precisions<D: UnderTest>() -> impl Iterator<Item = Precision> {
+    core::iter::once(D::PRIMARY).chain(D::EXTRA.iter().copied())
 }
 
 /// Working memory for `bundle` on `D`, as much as the backend asks for ([`Backend::scratch_words`]).
@@ -40,13 +87,13 @@ pub fn multi_task_scratch<D: UnderTest>(bundle: &Bundle<'_>) -> Vec<f32> {
     vec![0f32; D::backend(&mut []).multi_task_scratch_words(bundle)]
 }
 
-/// Whether `D` loads bundles of `precision`; says so when it does not.
-pub fn loads<D: UnderTest>(precision: Precision) -> bool {
-    let ok = D::PRECISIONS.contains(&precision);
-    if !ok {
-        eprintln!("skipping on {}: it does not load {precision:?} bundles", D::NAME);
-    }
-    ok
+/// The share of pixels whose class (argmax over the `[C, H·W]` channels, ties to the lower channel) is the
+/// same in `a` and `b`: `(agreeing, pixels)`.
+pub fn argmax_agreement(a: &[f32], b: &[f32], channels: usize) -> (usize, usize) {
+    let hw = a.len() / channels;
+    let class =
+        |y: &[f32], i: usize| (0..channels).fold(0, |best, c| if y[c * hw + i] > y[best * hw + i] { c } else { best });
+    ((0..hw).filter(|&i| class(a, i) == class(b, i)).count(), hw)
 }
 
 /// Every problem of the suite as a `#[test]`, for the backend described by `$desc` (an [`UnderTest`] in
@@ -61,6 +108,11 @@ macro_rules! backend_suite {
                 use m3rt::backend::Backend;
                 use $crate::suite::UnderTest;
                 assert_eq!(D::backend(&mut []).name(), D::NAME);
+                assert!(!D::EXTRA.contains(&D::PRIMARY), "the primary precision is not an extra one");
+                assert!(D::bounds("micro", D::PRIMARY).reference.is_some(), "the primary is held to the references");
+                for &p in D::EXTRA {
+                    assert!(D::bounds("micro", p).against_primary.is_some(), "{p:?} is compared with the primary");
+                }
             }
 
             mod parity {
@@ -82,12 +134,12 @@ macro_rules! backend_suite {
                     $crate::suite::parity::check_model::<D>("m3vit-t");
                 }
                 #[test]
-                fn micro_f16_weights_halve_the_bundle() {
-                    $crate::suite::parity::check_f16::<D>("micro");
+                fn micro_extra_precisions_against_the_primary() {
+                    $crate::suite::parity::check_extra::<D>("micro");
                 }
                 #[test]
-                fn m3vit_t_f16_weights_halve_the_bundle() {
-                    $crate::suite::parity::check_f16::<D>("m3vit-t");
+                fn m3vit_t_extra_precisions_against_the_primary() {
+                    $crate::suite::parity::check_extra::<D>("m3vit-t");
                 }
             }
 
@@ -135,12 +187,13 @@ macro_rules! backend_suite {
                 use super::D;
                 #[test]
                 fn micro_reads_only_picked_experts() {
-                    $crate::suite::expert_reads::check::<D>("micro", m3rt_cli::convert::Precision::F32);
-                    $crate::suite::expert_reads::check::<D>("micro", m3rt_cli::convert::Precision::F16);
+                    for precision in $crate::suite::precisions::<D>() {
+                        $crate::suite::expert_reads::check::<D>("micro", precision);
+                    }
                 }
                 #[test]
                 fn m3vit_t_reads_only_picked_experts() {
-                    $crate::suite::expert_reads::check::<D>("m3vit-t", m3rt_cli::convert::Precision::F32);
+                    $crate::suite::expert_reads::check::<D>("m3vit-t", <D as $crate::suite::UnderTest>::PRIMARY);
                 }
                 #[test]
                 fn unpicked_experts_are_never_read() {

@@ -1,22 +1,19 @@
 //! `Inference::run_tasks`: every task on one frame (the shared prefix computed once where the backend
-//! can) matches onnxruntime's goldens within the backend's tolerance and the one-task-at-a-time path bit
+//! can) matches onnxruntime's goldens within the primary precision's bound and the one-task-at-a-time path bit
 //! for bit, in any task order; bad calls are typed errors.
 
 use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
 use m3rt::Error;
-use m3rt_cli::convert::Precision;
 
-use super::{loads, multi_task_scratch, scratch, UnderTest};
+use super::{multi_task_scratch, scratch, UnderTest};
 use crate::common::*;
 
 /// Every task of model `name` in two orders against the goldens and separate runs.
 pub fn check<D: UnderTest>(name: &str) {
     let Some(dir) = model_dir(name) else { return };
-    if !loads::<D>(Precision::F32) {
-        return;
-    }
-    let bytes = bundle(&dir, Precision::F32);
+    let bound = D::bounds(name, D::PRIMARY).reference.expect("the primary is held to the references");
+    let bytes = bundle(&dir, D::PRIMARY);
     let parsed = Bundle::parse(&bytes).unwrap();
     let mut scratch = multi_task_scratch::<D>(&parsed);
     let mut backend = D::backend(&mut scratch);
@@ -37,7 +34,7 @@ pub fn check<D: UnderTest>(name: &str) {
             let (_, golden) = npy_f32(&dir.join(format!("golden/{task}_0.npy")));
             let err = max_rel_err(ours, &golden);
             println!("{}: {name}/{task} in {tasks:?}: max rel err vs onnxruntime {err:.2e}", D::NAME);
-            assert!(err <= D::TOLERANCE, "{}: {name}/{task}: {err:e}", D::NAME);
+            assert!(err <= bound, "{}: {name}/{task}: {err:e}", D::NAME);
             model.select_task(t).unwrap();
             let mut single = vec![0f32; ours.len()];
             model.run(&input, &mut single).unwrap();
@@ -50,7 +47,7 @@ pub fn check<D: UnderTest>(name: &str) {
 /// for a backend that keeps a shared prefix.
 pub fn bad_calls_are_typed_errors<D: UnderTest>() {
     let dir = model_dir("micro").unwrap();
-    let bytes = bundle(&dir, Precision::F32);
+    let bytes = bundle(&dir, D::PRIMARY);
     let parsed = Bundle::parse(&bytes).unwrap();
     let mut scratch = scratch::<D>(&parsed);
     let keeps_prefix = multi_task_scratch::<D>(&parsed).len() > scratch.len();

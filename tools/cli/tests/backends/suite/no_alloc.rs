@@ -6,9 +6,8 @@ use std::cell::Cell;
 
 use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
-use m3rt_cli::convert::Precision;
 
-use super::{loads, multi_task_scratch, UnderTest};
+use super::{multi_task_scratch, precisions, UnderTest};
 use crate::common::*;
 
 struct Counting;
@@ -63,10 +62,7 @@ fn allocations_of(f: impl FnOnce()) -> usize {
 pub fn select_task_and_run_allocate_nothing<D: UnderTest>() {
     let counted = allocations_of(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
     assert_eq!(counted, 1, "the counting allocator must see this thread's allocations");
-    for precision in [Precision::F32, Precision::F16] {
-        if !loads::<D>(precision) {
-            continue;
-        }
+    for precision in precisions::<D>() {
         let dir = model_dir("micro").unwrap();
         let bytes = bundle(&dir, precision);
         let bundle = Bundle::parse(&bytes).unwrap();

@@ -3,17 +3,13 @@
 
 use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
-use m3rt_cli::convert::Precision;
 
-use super::{loads, scratch, UnderTest};
+use super::{precisions, scratch, UnderTest};
 use crate::common::*;
 
 /// Every task of `micro`, both ways, on both precisions.
 pub fn same_bits_and_only_tensor_data<D: UnderTest>() {
-    for precision in [Precision::F32, Precision::F16] {
-        if !loads::<D>(precision) {
-            continue;
-        }
+    for precision in precisions::<D>() {
         let dir = model_dir("micro").unwrap();
         let bytes = bundle(&dir, precision);
         let bundle = Bundle::parse(&bytes).unwrap();

@@ -4,7 +4,6 @@
 use m3rt::backend::{Backend, Inference};
 use m3rt::bundle::Bundle;
 use m3rt::model::TensorKey;
-use m3rt_cli::convert::Precision;
 
 use super::{scratch, UnderTest};
 use crate::common::*;
@@ -66,16 +65,13 @@ fn page() -> usize {
 /// 10 000 switches with the weights unreadable, then a run once they are readable again.
 pub fn select_task_reads_no_weight_byte<D: UnderTest>() {
     let dir = model_dir("micro").unwrap();
-    let aligned = bundle(&dir, Precision::F32);
+    let aligned = bundle(&dir, D::PRIMARY);
     let pages = Pages::copy_of(&aligned);
     let bytes = pages.bytes(aligned.len());
     let bundle = Bundle::parse(bytes).unwrap();
-    // The weights start at the first tensor's data.
-    let first = match bundle.tensor(TensorKey::global(m3rt::model::TensorKind::PatchW)).unwrap() {
-        m3rt::bundle::TensorData::F32(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
-        m3rt::bundle::TensorData::F16(s) => s.as_ptr() as usize - bytes.as_ptr() as usize,
-        _ => unreachable!("f32 bundle"),
-    };
+    // The weights start at the first tensor's data (whatever its type).
+    let patch_w = bundle.tensor(TensorKey::global(m3rt::model::TensorKind::PatchW)).unwrap();
+    let first = patch_w.bytes_of(0..1).unwrap().as_ptr() as usize - bytes.as_ptr() as usize;
     let mut scratch = scratch::<D>(&bundle);
     let mut backend = D::backend(&mut scratch);
     let mut model = backend.load(bundle).unwrap();
