@@ -27,21 +27,38 @@ struct Unit {
     lib: &'static str,
     sources: &'static [&'static str],
     ip_headers: bool,
+    /// Whether it includes the `ap_types` headers (the checker does; the IP itself does not: it is
+    /// written in native integers, DESIGN.md).
+    ap_types: bool,
+    /// The optimisation level: the IP's top function runs whole models (`-O2`), the checks run fast at `-O1`
+    /// (which compiles in half the time).
+    opt: u32,
 }
 
 /// The libraries, in link order (and the order they start compiling in).
-const UNITS: [Unit; 6] = [
-    Unit { lib: "m3rt_ap_convert", sources: &["ap_check_convert.cpp"], ip_headers: false },
-    Unit { lib: "m3rt_ap_add", sources: &["ap_check_add.cpp"], ip_headers: false },
-    Unit { lib: "m3rt_ap_sub", sources: &["ap_check_sub.cpp"], ip_headers: false },
-    Unit { lib: "m3rt_ap_mul", sources: &["ap_check_mul.cpp"], ip_headers: false },
+const UNITS: [Unit; 7] = [
+    // The IP's top function in its three weight-mode builds, for the C-simulation bus: built whether or not
+    // the ap_types headers are found (it needs only g++).
+    Unit {
+        lib: "m3rt_accel_ip",
+        sources: &["accel_mode0.cpp", "accel_mode1.cpp", "accel_mode2.cpp"],
+        ip_headers: true,
+        ap_types: false,
+        opt: 2,
+    },
+    Unit { lib: "m3rt_ap_convert", sources: &["ap_check_convert.cpp"], ip_headers: false, ap_types: true, opt: 1 },
+    Unit { lib: "m3rt_ap_add", sources: &["ap_check_add.cpp"], ip_headers: false, ap_types: true, opt: 1 },
+    Unit { lib: "m3rt_ap_sub", sources: &["ap_check_sub.cpp"], ip_headers: false, ap_types: true, opt: 1 },
+    Unit { lib: "m3rt_ap_mul", sources: &["ap_check_mul.cpp"], ip_headers: false, ap_types: true, opt: 1 },
     // The kernels' ap_fixed formulation, and the IP's kernels in its three weight-mode builds (one archive:
     // kernel_ip.cpp calls the int8 builds).
-    Unit { lib: "m3rt_kernel_ap", sources: &["kernel_ap.cpp"], ip_headers: false },
+    Unit { lib: "m3rt_kernel_ap", sources: &["kernel_ap.cpp"], ip_headers: false, ap_types: true, opt: 1 },
     Unit {
         lib: "m3rt_kernel_ip",
         sources: &["kernel_ip.cpp", "kernel_ip_q8t.cpp", "kernel_ip_q8c.cpp"],
         ip_headers: true,
+        ap_types: true,
+        opt: 1,
     },
 ];
 /// The C++ standard library the checker links (g++ on Linux hosts).
@@ -56,22 +73,25 @@ fn main() {
     let check = manifest.join("check");
     println!("cargo::rerun-if-changed={}", check.display());
     println!("cargo::rerun-if-changed={}", manifest.join("include").display());
-    match find_headers() {
+    println!("cargo::rerun-if-changed={}", manifest.join("src/m3rt_accel.cpp").display());
+    println!("cargo::rerun-if-env-changed=RUSTC_WORKSPACE_WRAPPER");
+    let headers = match find_headers() {
         Ok(headers) => {
             // Present: reruns when they change. (Missing: a path that does not exist makes cargo rerun this
             // script on every build, so headers installed later are picked up.)
             println!("cargo::rerun-if-changed={}", headers.join("ap_fixed.h").display());
-            println!("cargo::rerun-if-env-changed=RUSTC_WORKSPACE_WRAPPER");
-            if !under_clippy() {
-                build(&check, &headers);
-            }
             println!("cargo::rustc-env=M3RT_HLS_AP_TYPES_DIR={}", headers.display());
+            Some(headers)
         }
         Err((why, watched)) => {
             println!("cargo::rerun-if-changed={}", watched.display());
             println!("cargo::rustc-cfg=m3rt_csim_skipped");
             println!("cargo::rustc-env=M3RT_HLS_CSIM_SKIPPED={why}");
+            None
         }
+    };
+    if !under_clippy() {
+        build(&check, headers.as_deref());
     }
 }
 
@@ -114,36 +134,43 @@ fn find_headers() -> Result<PathBuf, (String, PathBuf)> {
     }
 }
 
-/// Compiles the checker's static libraries into `OUT_DIR`, each unless the one there was built from the same
-/// compiler command, sources and headers; then links them all, in `UNITS` order.
-fn build(check: &Path, headers: &Path) {
+/// Compiles the static libraries into `OUT_DIR` (those that need the `ap_types` headers only when `headers`
+/// are found), each unless the one there was built from the same compiler command, sources and headers;
+/// then links them all, in `UNITS` order.
+fn build(check: &Path, headers: Option<&Path>) {
+    let units: Vec<&Unit> = UNITS.iter().filter(|u| headers.is_some() || !u.ap_types).collect();
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut base = cc::Build::new();
     base.cpp(true)
         .std("c++14")
-        // Fixed, whatever the profile: -O2 takes twice as long to compile and the checks run fast at -O1.
-        .opt_level(1)
         .debug(false)
         .cpp_link_stdlib(CPP_STDLIB)
         // The link lines are printed below, in a fixed order, not by each compile.
         .cargo_metadata(false)
-        // -isystem: the third-party headers' warnings are not ours; our own files must have none.
-        .flag("-isystem")
-        .flag(headers)
         .include(check)
         .warnings(true)
         .extra_warnings(true)
         .warnings_into_errors(true);
-    let mut header_files = files(headers);
+    let mut header_files = headers.map(files).unwrap_or_default();
     header_files.sort();
-    let stale: Vec<(&Unit, cc::Build, String)> = UNITS
+    let no_headers = PathBuf::from("(none)");
+    let stale: Vec<(&Unit, cc::Build, String)> = units
         .iter()
-        .filter_map(|unit| {
+        .filter_map(|&unit| {
             let mut build = base.clone();
-            if unit.ip_headers {
-                build.flag("-Wno-unknown-pragmas");
+            // Fixed, whatever the profile.
+            build.opt_level(unit.opt);
+            if let (true, Some(headers)) = (unit.ap_types, headers) {
+                // -isystem: the third-party headers' warnings are not ours; our own files must have none.
+                build.flag("-isystem").flag(headers);
             }
-            let fingerprint = fingerprint(&build, unit, check, headers, &header_files);
+            let headers = if unit.ap_types { headers.unwrap_or(&no_headers) } else { &no_headers };
+            let header_files: &[PathBuf] = if unit.ap_types { &header_files } else { &[] };
+            if unit.ip_headers {
+                // The IP's sources include its headers as "m3rt/..." (the include path of tb/Makefile).
+                build.flag("-Wno-unknown-pragmas").include(check.join("../include"));
+            }
+            let fingerprint = fingerprint(&build, unit, check, headers, header_files);
             let stamp = stamp(&out, unit);
             let built = out.join(format!("lib{}.a", unit.lib)).is_file();
             if built && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
@@ -153,7 +180,7 @@ fn build(check: &Path, headers: &Path) {
             Some((unit, build, fingerprint))
         })
         .collect();
-    let jobs = env::var("NUM_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).clamp(1, UNITS.len());
+    let jobs = env::var("NUM_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).clamp(1, units.len());
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..jobs.min(stale.len()) {
@@ -166,7 +193,7 @@ fn build(check: &Path, headers: &Path) {
             });
         }
     });
-    for unit in &UNITS {
+    for unit in &units {
         println!("cargo::rustc-link-lib=static={}", unit.lib);
     }
     println!("cargo::rustc-link-search=native={}", out.display());
@@ -204,8 +231,9 @@ fn fingerprint(build: &cc::Build, unit: &Unit, check: &Path, headers: &Path, hea
 }
 
 /// `file` and, recursively, every file it includes with `#include "..."` that exists next to the including
-/// file (how the checker's and the IP's headers include one another; `<...>` headers are the system's or
-/// the headers' folder, fingerprinted apart). A conditional include counts whether or not it is taken.
+/// file or in the IP's `include/` (how the checker's and the IP's headers include one another; `<...>`
+/// headers are the system's or the headers' folder, fingerprinted apart). A conditional include counts
+/// whether or not it is taken.
 fn local_includes(file: &Path, seen: &mut Vec<PathBuf>) {
     let file = fs::canonicalize(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     if seen.contains(&file) {
@@ -222,9 +250,12 @@ fn local_includes(file: &Path, seen: &mut Vec<PathBuf>) {
         let Some(name) = rest.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else {
             continue;
         };
-        let included = dir.join(name);
-        if included.is_file() {
-            local_includes(&included, seen);
+        let ip_include = dir.join("../include").join(name);
+        for included in [dir.join(name), ip_include] {
+            if included.is_file() {
+                local_includes(&included, seen);
+                break;
+            }
         }
     }
 }

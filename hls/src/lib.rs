@@ -3,6 +3,7 @@
 
 #[cfg(not(m3rt_csim_skipped))]
 pub mod ap_check;
+pub mod csim_bus;
 #[cfg(not(m3rt_csim_skipped))]
 pub mod kernel_check;
 

@@ -143,6 +143,37 @@ pub enum Error {
         /// Which value, and the limit it exceeds.
         what: &'static str,
     },
+    /// The accelerator did not raise `ap_done` within the driver's time bound.
+    AccelTimeout {
+        /// Microseconds waited (of the driver's clock).
+        waited_us: u64,
+    },
+    /// A bus access failed (an AXI error response, an unmapped address, a device that went away).
+    BusFault {
+        /// What was accessed: `accelerator register`, `DMA memory`.
+        what: &'static str,
+        /// The register's byte offset, or the byte offset in the DMA memory.
+        offset: u64,
+    },
+    /// The accelerator finished with a non-zero status word (`m3rt::accel::Status`).
+    AccelStatus {
+        /// The status code the IP wrote.
+        code: u32,
+    },
+    /// The accelerator is still busy with an earlier run (one that timed out) and cannot start another.
+    AccelBusy,
+    /// The accelerator broke its control protocol (e.g. `ap_done` without a valid output).
+    AccelProtocol {
+        /// What it did.
+        what: &'static str,
+    },
+    /// The DMA memory given to the accelerator backend is too small for the model.
+    DmaTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        have: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -199,6 +230,19 @@ impl fmt::Display for Error {
                 write!(f, "weight tensor #{index}: int8 scale word {scale} does not decode")
             }
             Error::Unrepresentable { what } => write!(f, "not representable in fixed point: {what}"),
+            Error::AccelTimeout { waited_us } => {
+                write!(f, "accelerator timeout: no ap_done after {waited_us} µs")
+            }
+            Error::BusFault { what, offset } => write!(f, "bus fault: {what} at offset {offset:#x}"),
+            Error::AccelStatus { code } => match crate::accel::Status::from_u32(code) {
+                Some(s) => write!(f, "the accelerator refused the run: status {code} {} ({})", s.name(), s.doc()),
+                None => write!(f, "the accelerator refused the run: unknown status {code}"),
+            },
+            Error::AccelBusy => write!(f, "the accelerator is still busy with an earlier run"),
+            Error::AccelProtocol { what } => write!(f, "accelerator protocol violation: {what}"),
+            Error::DmaTooSmall { needed, have } => {
+                write!(f, "DMA memory too small for the accelerator: {needed} bytes needed, {have} given")
+            }
         }
     }
 }

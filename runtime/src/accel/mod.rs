@@ -3,11 +3,18 @@
 //! gate and head tables and the working memory ([`desc`]), and, with `alloc`, the C headers of
 //! `hls/include/` generated from them ([`header`]).
 //!
-//! No allocation, no I/O: the driver that writes these registers over a bus is another module.
+//! The bridge that drives the IP from the runtime (`docs/accel-bridge.md`): what it needs from a platform
+//! ([`bus`]: registers, DMA memory, a clock), where it places the buffers ([`place`]), the register sequences
+//! ([`driver`]), and the IP's control slave in software for the buses that stand for the IP ([`regfile`]).
+//! The backend over them is [`crate::backend::AccelBackend`]. No allocation.
 
+pub mod bus;
 pub mod desc;
+pub mod driver;
 #[cfg(feature = "alloc")]
 pub mod header;
+pub mod place;
+pub mod regfile;
 pub mod regs;
 mod status;
 

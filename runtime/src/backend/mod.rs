@@ -12,10 +12,12 @@
 //! fixed-point backend views the same words as `i32`), so no backend allocates, and a firmware can place
 //! the buffer where it wants (a static, DDR, a DMA window).
 
+mod accel;
 mod cpu;
 mod fixed;
 
 pub use crate::engine::Counters;
+pub use accel::{AccelBackend, AccelConfig, AccelModel};
 pub use cpu::CpuBackend;
 pub use fixed::FixedBackend;
 

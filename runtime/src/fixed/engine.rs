@@ -18,6 +18,20 @@ use crate::bundle::Bundle;
 use crate::engine::Counters;
 use crate::{Error, Result};
 
+/// The pixel of input value `x` in `profile`: `clamp(floor(x · 2^Fp), 0, 2^Wp - 1)` (`docs/fixed-point.md`,
+/// "Input"). The one rule every fixed-point path (this engine, the accelerator bridge) quantizes input by.
+pub fn pixel(profile: &Profile, x: f32) -> u8 {
+    let p = profile.pixel;
+    let max = p.max_raw() as f64;
+    libm::floor(f64::from(x) * libm::exp2(f64::from(p.frac()))).clamp(0.0, max) as u8
+}
+
+/// The value of raw activation `raw` in `profile`: `raw · 2^-Fa` as f32 (the output rule of every
+/// fixed-point path).
+pub fn activation(profile: &Profile, raw: i32) -> f32 {
+    raw as f32 * libm::exp2(-f64::from(profile.fa())) as f32
+}
+
 /// A quantized model ready to run on the CPU in fixed point.
 pub struct FixedEngine<'b, 's> {
     bundle: Bundle<'b>,
@@ -100,11 +114,9 @@ impl<'b, 's> FixedEngine<'b, 's> {
         Ok(self.bundle.task(task)?.out_channels as usize * h.image_h as usize * h.image_w as usize)
     }
 
-    /// The pixel of input value `x`: `clamp(floor(x · 2^Fp), 0, 2^Wp - 1)` (`docs/fixed-point.md`, "Input").
+    /// The pixel of input value `x` in the model's profile ([`pixel`]).
     pub fn pixel(&self, x: f32) -> u8 {
-        let p = self.profile.pixel;
-        let max = p.max_raw() as f64;
-        libm::floor(f64::from(x) * libm::exp2(f64::from(p.frac()))).clamp(0.0, max) as u8
+        pixel(&self.profile, x)
     }
 
     /// Runs the selected task on `input` (`[3, H, W]`, f32) into `output` (`[C, H, W]`, the raw
@@ -117,16 +129,13 @@ impl<'b, 's> FixedEngine<'b, 's> {
             return Err(Error::NonFiniteInput);
         }
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.scratch[self.layout.x..][..self.layout.pixels]);
-        let p = self.profile.pixel;
-        let (scale, max) = (libm::exp2(f64::from(p.frac())), p.max_raw() as f64);
         for (b, &x) in bytes.iter_mut().zip(input) {
-            *b = libm::floor(f64::from(x) * scale).clamp(0.0, max) as u8;
+            *b = pixel(&self.profile, x);
         }
         let raw: &mut [i32] = bytemuck::cast_slice_mut(output);
         self.forward(self.task, None, raw, &mut NoTrace)?;
-        let unit = libm::exp2(-f64::from(self.profile.fa())) as f32;
         for v in output.iter_mut() {
-            *v = v.to_bits() as i32 as f32 * unit;
+            *v = activation(&self.profile, v.to_bits() as i32);
         }
         Ok(())
     }

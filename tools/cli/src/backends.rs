@@ -3,11 +3,16 @@
 //! ([`Backend::scratch_words`]), and the commands see only the loaded [`Inference`].
 //!
 //! Adding a backend is one entry in the `registry!` list below: its value name (`Fixed`), a doc line (the
-//! help text) and the function that makes it over a `&mut [f32]` (`m3rt::backend::FixedBackend::new`).
+//! help text) and either `scratch` and the function that makes it over a `&mut [f32]`
+//! (`m3rt::backend::FixedBackend::new`), or `own` and a function that makes its own memory and loads the
+//! bundle (the C-simulated accelerator, whose memory is the simulated DDR).
 
 use anyhow::{anyhow, Result};
-use m3rt::backend::{Backend, CpuBackend, FixedBackend, Inference};
+use m3rt::accel::bus::StdClock;
+use m3rt::accel::place::{Placement, WeightPlacement};
+use m3rt::backend::{AccelBackend, AccelConfig, Backend, CpuBackend, FixedBackend, Inference};
 use m3rt::bundle::Bundle;
+use m3rt_hls::csim_bus::{csim_ip, ip_profile};
 
 /// A model loaded on a backend, as the host commands use it.
 pub struct Loaded<'a> {
@@ -21,7 +26,7 @@ pub struct Loaded<'a> {
 
 /// Declares [`BackendName`], one variant a backend, and the dispatch from a name to its constructor.
 macro_rules! registry {
-    ($($(#[doc = $doc:literal])+ $variant:ident => $make:expr,)+) => {
+    ($($(#[doc = $doc:literal])+ $variant:ident => $how:ident $make:expr,)+) => {
         /// The backends `m3rt run` and `m3rt demo` can run on (`--backend`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
         pub enum BackendName {
@@ -36,18 +41,44 @@ macro_rules! registry {
             /// asks for, and calls `f` with the loaded model.
             pub fn with_loaded<R>(self, bundle: Bundle<'_>, f: impl FnOnce(Loaded<'_>) -> Result<R>) -> Result<R> {
                 match self {
-                    $(BackendName::$variant => with_backend(bundle, &mut Vec::new(), $make, f),)+
+                    $(BackendName::$variant => registry!(@load $how $make, bundle, f),)+
                 }
             }
         }
+    };
+    (@load scratch $make:expr, $bundle:ident, $f:ident) => {
+        with_backend($bundle, &mut Vec::new(), $make, $f)
+    };
+    (@load own $make:expr, $bundle:ident, $f:ident) => {
+        $make($bundle, $f)
     };
 }
 
 registry! {
     /// The f32 CPU engine (AVX2/FMA kernels where the processor has them, else portable ones).
-    Cpu => CpuBackend::new,
+    Cpu => scratch CpuBackend::new,
     /// The fixed-point engine, bit for bit the accelerator IP's golden model (quantized bundles only).
-    Fixed => FixedBackend::new,
+    Fixed => scratch FixedBackend::new,
+    /// The accelerator IP driven through its registers, its HLS C++ C-simulated (quantized bundles only;
+    /// seconds per image for m3vit-t).
+    Csim => own with_csim,
+}
+
+/// Loads `bundle` on the accelerator bridge over the C-simulated IP built for the bundle's weight mode, with
+/// a simulated DDR of the size the bridge places, and calls `f`.
+fn with_csim<R>(bundle: Bundle<'_>, f: impl FnOnce(Loaded<'_>) -> Result<R>) -> Result<R> {
+    let profile = bundle
+        .profile()
+        .ok_or_else(|| anyhow!("the csim backend runs quantized bundles: convert with --precision fixed16 or int8"))?;
+    let bytes = Placement::new(&bundle, WeightPlacement::Copy)?.total;
+    let (bus, dma) = csim_ip(profile.weights, bytes);
+    // C simulation runs within the ap_start write: the bound only matters to a bus that never finishes.
+    let config = AccelConfig { timeout_us: 600_000_000, ..AccelConfig::new(ip_profile(profile.weights)) };
+    let mut backend = AccelBackend::new(bus, dma, StdClock::default(), config);
+    let name = backend.name();
+    backend.fits(&bundle).map_err(|e| anyhow!("the C-simulated accelerator cannot load the model: {e}"))?;
+    let mut model = backend.load(bundle).map_err(|e| anyhow!("loading the model on the {name} backend: {e}"))?;
+    f(Loaded { backend: name, scratch_words: bytes.div_ceil(4), model: &mut model })
 }
 
 impl BackendName {
@@ -56,7 +87,7 @@ impl BackendName {
     pub fn native_precision(self) -> crate::convert::Precision {
         match self {
             BackendName::Cpu => crate::convert::Precision::F32,
-            BackendName::Fixed => crate::convert::Precision::Fixed16,
+            BackendName::Fixed | BackendName::Csim => crate::convert::Precision::Fixed16,
         }
     }
 }
@@ -81,7 +112,7 @@ fn with_backend<'s, B: Backend + 's, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::{convert_onnx, Precision};
+    use crate::convert::convert_onnx;
     use clap::ValueEnum;
     use m3rt::bundle::AlignedBytes;
 
@@ -90,13 +121,15 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         for &name in BackendName::ALL {
             // The fixed-point backend runs quantized bundles only.
-            let precision = if name == BackendName::Fixed { Precision::Fixed16 } else { Precision::F32 };
+            let precision = name.native_precision();
             let (bytes, _) = convert_onnx(&root.join("models/micro/model.onnx"), precision).expect("converts");
             let bytes = AlignedBytes::from_slice(&bytes);
             let bundle = Bundle::parse(&bytes).expect("parses");
             let value = name.to_possible_value().expect("every backend has a value name");
             name.with_loaded(bundle, |loaded| {
-                assert_eq!(loaded.backend, value.get_name(), "--backend value and Backend::name differ");
+                // The C-simulated IP is an accelerator, and says so (`accel`, as a board's IP would).
+                let expected = if name == BackendName::Csim { "accel" } else { value.get_name() };
+                assert_eq!(loaded.backend, expected, "--backend value and Backend::name differ");
                 assert!(loaded.scratch_words > 0);
                 assert_eq!(loaded.model.task(), 0);
                 let input = vec![0.5f32; loaded.model.input_len()];

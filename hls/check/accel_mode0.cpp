@@ -1,0 +1,20 @@
+// The IP's top function in its weight-mode-0 build (16-bit weights) behind a C entry point, for the
+// C-simulation bus (src/csim_bus.rs). The IP is compiled once per weight mode; each build gets its own names
+// (the namespace and the top function are renamed here) so that the three link into one library.
+#define M3RT_WEIGHT_MODE 0
+#define m3rt m3rt_mode0
+#define m3rt_accel m3rt_accel_mode0
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-label"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "../src/m3rt_accel.cpp"
+#pragma GCC diagnostic pop
+
+static_assert(m3rt::WEIGHT_MODE == 0, "the IP headers were included before M3RT_WEIGHT_MODE was set");
+
+extern "C" void m3rt_csim_accel_mode0(const uint32_t *model, const uint32_t *gates, const uint32_t *head,
+                                      const int16_t *wq16, const int8_t *wq8, const uint8_t *input,
+                                      int32_t *output, int32_t *work, uint32_t work_words, uint32_t *status,
+                                      uint32_t *expert_loads, uint32_t *weight_kib) {
+  m3rt_accel(model, gates, head, wq16, wq8, input, output, work, work_words, status, expert_loads, weight_kib);
+}
