@@ -3,8 +3,8 @@
 //! tables of `docs/serial-protocol.md`. Then round trips on random messages, and damaged frames.
 
 use m3rt::protocol::{
-    frame, Deframer, ErrorCode, Feed, Info, LayerStats, ModelInfo, Request, Response, Slot, Stats, TaskEntry,
-    MAX_CHUNK, MAX_FRAME,
+    frame, AccelStats, Deframer, ErrorCode, Fault, Feed, Info, LayerStats, ModelInfo, Request, Response, Slot, Stats,
+    TaskEntry, MAX_CHUNK, MAX_FRAME,
 };
 use m3rt::Error;
 use proptest::prelude::*;
@@ -69,11 +69,29 @@ fn response_frames_are_pinned() {
         Response::Error { code: ErrorCode::BadCrc, detail: 0 },
         &[0x01, 0x02, 0x0B, 0x01, 0x05, 0xFD, 0x30, 0x11, 0x2D, 0x00],
     );
-    // payload 01 00 01 02 "fw" 03 "cpu" 00 (tag 1, Info, protocol 1, no model), CRC 0x699CFE6A.
+    // payload 01 00 01 02 "fw" 03 "cpu" 00 00 (tag 1, Info, protocol 1, no model, no fallback), CRC 0x7F0CFB35.
     pin_response(
         1,
-        Response::Info(Info { protocol: 1, firmware: "fw", backend: "cpu", model: None }),
-        &[0x02, 0x01, 0x09, 0x01, 0x02, 0x66, 0x77, 0x03, 0x63, 0x70, 0x75, 0x05, 0x6A, 0xFE, 0x9C, 0x69, 0x00],
+        Response::Info(Info { protocol: 1, firmware: "fw", backend: "cpu", model: None, fallback: None }),
+        &[0x02, 0x01, 0x09, 0x01, 0x02, 0x66, 0x77, 0x03, 0x63, 0x70, 0x75, 0x01, 0x05, 0x35, 0xFB, 0x0C, 0x7F, 0x00],
+    );
+    // payload 01 00 02 02 "fw" 05 "fixed" 00 01 15 78 (Info, protocol 2, no model, fallback because of
+    // BusFault = 21 at register 0x78), CRC 0x56C60945.
+    let fallback = Some(Fault { code: ErrorCode::BusFault, detail: 0x78 });
+    pin_response(
+        1,
+        Response::Info(Info { protocol: 2, firmware: "fw", backend: "fixed", model: None, fallback }),
+        &[
+            0x02, 0x01, 0x0B, 0x02, 0x02, 0x66, 0x77, 0x05, 0x66, 0x69, 0x78, 0x65, 0x64, 0x08, 0x01, 0x15, 0x78, 0x45,
+            0x09, 0xC6, 0x56, 0x00,
+        ],
+    );
+    // payload 05 0B 14 81 89 7A (tag 5, Error, AccelTimeout = 20, detail 2 000 001 µs as a varint),
+    // CRC 0xF3C20B5E.
+    pin_response(
+        5,
+        Response::Error { code: ErrorCode::AccelTimeout, detail: 2_000_001 },
+        &[0x0B, 0x05, 0x0B, 0x14, 0x81, 0x89, 0x7A, 0x5E, 0x0B, 0xC2, 0xF3, 0x00],
     );
 }
 
@@ -89,7 +107,14 @@ fn largest_messages_fit_a_frame() {
     let tasks = names.iter().map(|n| TaskEntry { name: n, channels: u32::MAX, post: 3 }).collect();
     assert!(encoded(u16::MAX, &Response::Tasks { selected: u32::MAX, tasks }).len() <= MAX_FRAME);
     let layers = (0..64).map(|_| LayerStats { experts_read: u64::MAX, expert_loads: u32::MAX }).collect();
-    let stats = Stats { runs: u64::MAX, task: u32::MAX, expert_bytes: u64::MAX, micros: Some(u32::MAX), layers };
+    let stats = Stats {
+        runs: u64::MAX,
+        task: u32::MAX,
+        expert_bytes: u64::MAX,
+        micros: Some(u32::MAX),
+        layers,
+        accel: Some(AccelStats { expert_loads: u32::MAX, weight_kib: u32::MAX }),
+    };
     assert!(encoded(u16::MAX, &Response::Stats(stats)).len() <= MAX_FRAME);
     // Anything larger is refused with a typed error, not cut.
     let mut out = [0u8; MAX_FRAME];
@@ -124,7 +149,13 @@ fn any_response(data: &[u8], pick: u8, a: u32, b: u32) -> Response<'static> {
     let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
     let model = ModelInfo { slot: Slot::B, bytes: a, fingerprint: b, tasks: 2, task: 1, image_h: 32, image_w: 64 };
     match pick % 12 {
-        0 => Response::Info(Info { protocol: 1, firmware: "m3rt-host", backend: "cpu", model: Some(model) }),
+        0 => Response::Info(Info {
+            protocol: 1,
+            firmware: "m3rt-host",
+            backend: "cpu",
+            model: Some(model),
+            fallback: None,
+        }),
         1 => Response::Tasks {
             selected: a,
             tasks: [TaskEntry { name: "semseg", channels: b, post: 1 }].into_iter().collect(),
@@ -139,6 +170,7 @@ fn any_response(data: &[u8], pick: u8, a: u32, b: u32) -> Response<'static> {
             expert_bytes: u64::from(b) * 3,
             micros: None,
             layers: [LayerStats { experts_read: u64::from(a) << 31, expert_loads: b }].into_iter().collect(),
+            accel: a.is_multiple_of(3).then_some(AccelStats { expert_loads: b, weight_kib: a }),
         }),
         7 => Response::UploadReady { slot: Slot::A, len: a },
         8 => Response::UploadProgress { next: a },

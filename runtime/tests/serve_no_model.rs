@@ -90,8 +90,13 @@ fn without_a_model_the_loop_serves_hello_and_checks_uploads() {
     assert_eq!(server.run(), Ok(Stopped::Disconnected));
     assert_eq!(server.storage().active(), None, "nothing valid was ever committed");
 
-    let no_model =
-        Response::Info(Info { protocol: PROTOCOL_VERSION, firmware: "test fw", backend: "cpu", model: None });
+    let no_model = Response::Info(Info {
+        protocol: PROTOCOL_VERSION,
+        firmware: "test fw",
+        backend: "cpu",
+        model: None,
+        fallback: None,
+    });
     let expected: Vec<(u16, Response<'_>)> = vec![
         (1, no_model.clone()),
         (2, err(ErrorCode::VersionMismatch, u32::from(PROTOCOL_VERSION))),

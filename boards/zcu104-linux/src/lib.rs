@@ -12,7 +12,7 @@ pub mod slots;
 pub mod tty;
 
 pub use line::{ListenerLine, StdIo};
-pub use serve::{micros, run, serve_line, serve_listener, HostBuffers, ServeArgs};
+pub use serve::{micros, run, run_on, serve_line, serve_line_on, serve_listener, BoardBackend, HostBuffers, ServeArgs};
 pub use slots::{write_atomically, FileSlotWriter, FileStorage};
 pub use tty::{open_serial, open_tty, Tty};
 

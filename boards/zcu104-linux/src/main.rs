@@ -3,7 +3,7 @@
 //! the A/B model slots as files in `--slots DIR`; `--model m.m3b` installs a model at start.
 
 use clap::Parser;
-use m3rt_linux::{exit_code, run, ServeArgs, BOARD_FIRMWARE};
+use m3rt_linux::{exit_code, run, BoardBackend, ServeArgs, BOARD_FIRMWARE};
 
 /// The M3RT board on Linux: the firmware's command loop on a serial tty or TCP, model slots as files.
 #[derive(Parser)]
@@ -11,8 +11,12 @@ use m3rt_linux::{exit_code, run, ServeArgs, BOARD_FIRMWARE};
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
+    /// The backend that runs the model.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BoardBackend,
 }
 
 fn main() -> std::process::ExitCode {
-    exit_code(run(&Cli::parse().serve, "m3rt-board", BOARD_FIRMWARE))
+    let cli = Cli::parse();
+    exit_code(run(&cli.serve, "m3rt-board", BOARD_FIRMWARE, cli.backend))
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use m3rt::backend::CpuBackend;
+use m3rt::backend::{Backend, CpuBackend, FixedBackend};
 use m3rt::bundle::layout::{crc32, PREAMBLE_LEN};
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::serve::{ModelStorage, Server, Stopped};
@@ -44,24 +44,42 @@ pub fn micros() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
-/// Runs the command loop over `line` until the line ends; a warm reboot request restarts the loop,
-/// keeping only the model slots. `firmware` is the name the hello exchange reports.
+/// Runs the command loop over `line` on the CPU backend until the line ends; a warm reboot request restarts
+/// the loop, keeping only the model slots. `firmware` is the name the hello exchange reports.
 pub fn serve_line<L, S>(line: L, storage: &mut S, buffers: &mut HostBuffers, firmware: &'static str) -> Result<()>
 where
     L: embedded_io::Read + embedded_io::Write + embedded_io::ErrorType<Error = std::io::Error>,
     S: ModelStorage,
 {
-    let mut server = Server::new(
-        line,
-        storage,
-        CpuBackend::new(&mut buffers.scratch),
-        &mut buffers.input,
-        &mut buffers.output,
-        firmware,
-    )
-    .with_clock(micros);
+    serve_line_on(line, storage, buffers, firmware, CpuBackend::new)
+}
+
+/// [`serve_line`] on the backend `make` builds over the buffers' scratch.
+pub fn serve_line_on<'b, L, S, B>(
+    line: L,
+    storage: &mut S,
+    buffers: &'b mut HostBuffers,
+    firmware: &'static str,
+    make: impl FnOnce(&'b mut [f32]) -> B,
+) -> Result<()>
+where
+    L: embedded_io::Read + embedded_io::Write + embedded_io::ErrorType<Error = std::io::Error>,
+    S: ModelStorage,
+    B: Backend,
+{
+    let HostBuffers { scratch, input, output } = buffers;
+    let mut server = Server::new(line, storage, make(scratch), input, output, firmware).with_clock(micros);
     while server.run().context("serial line failed")? == Stopped::Reboot {}
     Ok(())
+}
+
+/// The backends the Linux board serves on (`m3rt-board --backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BoardBackend {
+    /// The f32 CPU engine.
+    Cpu,
+    /// The fixed-point engine (quantized bundles; the accelerator's bits on the CPU).
+    Fixed,
 }
 
 /// Runs the command loop over the connections of `listener` (all of them, or the first `connections`) as
@@ -100,10 +118,26 @@ pub struct ServeArgs {
     pub slot_mib: usize,
 }
 
+/// Runs a board process on `backend` until it is killed (or its serial line fails): see [`run_on`].
+pub fn run(args: &ServeArgs, program: &str, firmware: &'static str, backend: BoardBackend) -> Result<()> {
+    let mut buffers = HostBuffers::default();
+    match backend {
+        BoardBackend::Cpu => run_on(args, program, firmware, &mut buffers, CpuBackend::new),
+        BoardBackend::Fixed => run_on(args, program, firmware, &mut buffers, FixedBackend::new),
+    }
+}
+
 /// Runs a board process until it is killed (or its serial line fails): opens the slots, installs
 /// `--model` if given, prints one line saying where it serves (`<program>: listening on ADDR ...` for TCP)
-/// and serves. `firmware` is the name the hello exchange reports.
-pub fn run(args: &ServeArgs, program: &str, firmware: &'static str) -> Result<()> {
+/// and serves on the backend `make` builds over the scratch of `buffers`. `firmware` is the name the hello
+/// exchange reports.
+pub fn run_on<'b, B: Backend>(
+    args: &ServeArgs,
+    program: &str,
+    firmware: &'static str,
+    buffers: &'b mut HostBuffers,
+    make: impl FnOnce(&'b mut [f32]) -> B,
+) -> Result<()> {
     let capacity =
         args.slot_mib.checked_mul(1 << 20).ok_or_else(|| anyhow!("--slot-mib {} is too large", args.slot_mib))?;
     let mut storage = FileStorage::open(&args.slots, capacity)?;
@@ -119,17 +153,16 @@ pub fn run(args: &ServeArgs, program: &str, firmware: &'static str) -> Result<()
         format!("model fingerprint {:#010x}", crc32(&b[..PREAMBLE_LEN.min(b.len())]))
     });
     let slots = args.slots.display();
-    let mut buffers = HostBuffers::default();
     match &args.port {
         Some(port) => {
             let (tty, how) = open_tty(port, args.baud)?;
             println!("{program}: serving on {port} at {} baud ({how}) with slots in {slots}, {model}", args.baud);
-            serve_line(StdIo(tty), &mut storage, &mut buffers, firmware)
+            serve_line_on(StdIo(tty), &mut storage, buffers, firmware, make)
         }
         None => {
             let listener = TcpListener::bind(&args.tcp).with_context(|| format!("listening on {}", args.tcp))?;
             println!("{program}: listening on {} with slots in {slots}, {model}", listener.local_addr()?);
-            serve_listener(&listener, &mut storage, &mut buffers, None, firmware)
+            serve_line_on(ListenerLine::new(&listener, None), &mut storage, buffers, firmware, make)
         }
     }
 }

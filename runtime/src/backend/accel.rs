@@ -3,7 +3,7 @@
 //! pixels in, `ap_start`, a bounded wait for `ap_done`, the output out. The same code drives the IP on any
 //! [`RegisterBus`]: a board's MMIO or UIO mapping, the C-simulated IP, the host simulator's model.
 
-use super::{Backend, Counters, Inference};
+use super::{Backend, Counters, Inference, IpCounters};
 use crate::accel::bus::{BusFault, Clock, DmaMemory, RegisterBus};
 use crate::accel::desc;
 use crate::accel::driver::{self, Addresses, Report};
@@ -293,6 +293,8 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Inference for AccelModel<'_, B, D, 
         let b = &mut *self.backend;
         self.report = driver::run(&mut b.bus, &mut b.clock, timeout)?;
         self.read_output(output)?;
+        let r = self.report;
+        self.counters.accel = Some(IpCounters { expert_loads: r.expert_loads, weight_kib: r.weight_kib });
         self.counters.runs += 1;
         Ok(())
     }

@@ -14,11 +14,13 @@
 
 mod accel;
 mod cpu;
+mod fallback;
 mod fixed;
 
-pub use crate::engine::Counters;
+pub use crate::engine::{Counters, IpCounters};
 pub use accel::{AccelBackend, AccelConfig, AccelModel};
 pub use cpu::CpuBackend;
+pub use fallback::{Fallback, FallbackModel};
 pub use fixed::FixedBackend;
 
 use core::ops::Range;
@@ -108,6 +110,17 @@ pub trait Inference {
 
     /// Counters of the last run (expert reads, runs completed).
     fn counters(&self) -> &Counters;
+
+    /// The backend computing the runs when it is not the one that loaded the model (a [`Fallback`] took
+    /// over); `None` otherwise.
+    fn serving(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Why a fallback serves instead of the backend that was asked for; `None` while that one serves.
+    fn fallback_reason(&self) -> Option<Error> {
+        None
+    }
 }
 
 /// Something that loads a bundle for inference over the working memory it was made with.

@@ -14,11 +14,29 @@ pub struct Counters {
     pub expert_loads: [u32; MAX_DEPTH as usize],
     /// Completed runs since the engine was made.
     pub runs: u64,
+    /// What the accelerator IP counted in the last run, read back through its registers (accelerator
+    /// backends only).
+    pub accel: Option<IpCounters>,
+}
+
+/// The accelerator IP's counters of one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpCounters {
+    /// Experts whose weights the IP fetched, all MoE blocks together.
+    pub expert_loads: u32,
+    /// KiB of weights the IP fetched (rounded up).
+    pub weight_kib: u32,
 }
 
 impl Default for Counters {
     fn default() -> Self {
-        Self { expert_bytes: 0, experts_read: [0; MAX_DEPTH as usize], expert_loads: [0; MAX_DEPTH as usize], runs: 0 }
+        Self {
+            expert_bytes: 0,
+            experts_read: [0; MAX_DEPTH as usize],
+            expert_loads: [0; MAX_DEPTH as usize],
+            runs: 0,
+            accel: None,
+        }
     }
 }
 

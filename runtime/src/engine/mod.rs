@@ -14,7 +14,7 @@ mod head;
 pub mod scratch;
 pub mod weights;
 
-pub use counters::Counters;
+pub use counters::{Counters, IpCounters};
 pub use scratch::{scratch_floats, Layout};
 
 use crate::bundle::Bundle;

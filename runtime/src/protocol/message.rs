@@ -178,6 +178,19 @@ pub struct Info<'a> {
     pub backend: &'a str,
     /// The active model, or `None` when no slot holds a valid one.
     pub model: Option<ModelInfo>,
+    /// Set when a fallback serves instead of the backend the board was built with: why (the error that
+    /// made the board give up on it, e.g. an accelerator timeout), and `backend` is then the fallback's name.
+    pub fallback: Option<Fault>,
+}
+
+/// An error as the protocol carries it: its code and detail number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Fault {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// The number that helps (see [`ErrorCode`]).
+    pub detail: u32,
 }
 
 /// The active model.
@@ -222,8 +235,20 @@ pub struct Stats {
     pub expert_bytes: u64,
     /// The last run's time in microseconds, when the board has a clock.
     pub micros: Option<u32>,
-    /// Per block of the model: which experts were read, how many loads.
+    /// Per block of the model: which experts were read, how many loads (all zero where the backend does
+    /// not count per block: the accelerator counts in `accel`).
     pub layers: heapless::Vec<LayerStats, { MAX_DEPTH as usize }>,
+    /// What the accelerator IP counted in the last run, read back through its registers (accelerator only).
+    pub accel: Option<AccelStats>,
+}
+
+/// The accelerator IP's own counters of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccelStats {
+    /// Experts whose weights the IP fetched, all MoE blocks together.
+    pub expert_loads: u32,
+    /// KiB of weights the IP fetched (rounded up).
+    pub weight_kib: u32,
 }
 
 /// One block's expert counters.
@@ -279,4 +304,42 @@ pub enum ErrorCode {
     ModelTooLarge,
     /// The board's model storage failed.
     Storage,
+    /// The accelerator did not finish within its time bound (detail: microseconds waited, saturated).
+    AccelTimeout,
+    /// A bus access to the accelerator failed (detail: the register's byte offset, or the DMA byte offset).
+    BusFault,
+    /// The accelerator finished with a non-zero status word (detail: the status code, `docs/accel-ip.md`).
+    AccelStatus,
+    /// The accelerator is still busy with an earlier (timed-out) run.
+    AccelBusy,
+    /// The accelerator broke its control protocol.
+    AccelProtocol,
+    /// The backend cannot run this bundle (its precision, or a head it does not compute).
+    Unsupported,
+}
+
+impl ErrorCode {
+    /// The code and detail a run or load error travels as: the accelerator's faults each as themselves,
+    /// non-finite input as itself, memory as `ModelTooLarge` (detail: bytes needed), a bundle the backend
+    /// cannot run as `Unsupported`, anything else as `RunFailed`.
+    pub fn of(e: &crate::Error) -> Fault {
+        use crate::Error as E;
+        let sat = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let (code, detail) = match *e {
+            E::AccelTimeout { waited_us } => (ErrorCode::AccelTimeout, sat(waited_us)),
+            E::BusFault { offset, .. } => (ErrorCode::BusFault, sat(offset)),
+            E::AccelStatus { code } => (ErrorCode::AccelStatus, code),
+            E::AccelBusy => (ErrorCode::AccelBusy, 0),
+            E::AccelProtocol { .. } => (ErrorCode::AccelProtocol, 0),
+            E::NonFiniteInput => (ErrorCode::NonFiniteInput, 0),
+            E::DmaTooSmall { needed, .. } | E::ScratchTooSmall { needed, .. } => {
+                (ErrorCode::ModelTooLarge, sat(needed as u64))
+            }
+            E::Inconsistent { .. } | E::BadHyper { .. } | E::Misaligned { .. } | E::Unrepresentable { .. } => {
+                (ErrorCode::Unsupported, 0)
+            }
+            _ => (ErrorCode::RunFailed, 0),
+        };
+        Fault { code, detail }
+    }
 }

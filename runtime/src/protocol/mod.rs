@@ -16,10 +16,13 @@ pub mod frame;
 mod message;
 
 pub use frame::{Deframer, Feed, NO_TAG};
-pub use message::{ErrorCode, Info, LayerStats, ModelInfo, Request, Response, Slot, Stats, TaskEntry};
+pub use message::{
+    AccelStats, ErrorCode, Fault, Info, LayerStats, ModelInfo, Request, Response, Slot, Stats, TaskEntry,
+};
 
-/// The protocol version exchanged by [`Request::Hello`]; changed on any incompatible change of the messages.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version exchanged by [`Request::Hello`]; changed on any incompatible change of the messages
+/// (2: `Info.fallback`, `Stats.accel`, the accelerator's error codes).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame on the wire, delimiter included (fits any UART FIFO-driven buffer on a Cortex-M4F).
 pub const MAX_FRAME: usize = 1280;

@@ -9,8 +9,8 @@ use crate::backend::{Backend, Inference};
 use crate::bundle::layout::{crc32, PREAMBLE_LEN};
 use crate::bundle::Bundle;
 use crate::protocol::{
-    frame, ErrorCode, Feed, Info, LayerStats, ModelInfo, Request, Response, Slot, Stats, TaskEntry, MAX_CHUNK,
-    MAX_FRAME, NO_TAG, PROTOCOL_VERSION,
+    frame, AccelStats, ErrorCode, Feed, Info, LayerStats, ModelInfo, Request, Response, Slot, Stats, TaskEntry,
+    MAX_CHUNK, MAX_FRAME, NO_TAG, PROTOCOL_VERSION,
 };
 use crate::Error;
 
@@ -199,7 +199,10 @@ impl<'m, W: SlotWriter, B: Backend + 'm> Session<'m, W, B> {
             image_h: m.bundle.hyper().image_h,
             image_w: m.bundle.hyper().image_w,
         });
-        Info { protocol: PROTOCOL_VERSION, firmware: self.firmware, backend: self.backend_name, model }
+        let serving = self.model.as_ref().and_then(|m| m.engine.serving());
+        let fallback = self.model.as_ref().and_then(|m| m.engine.fallback_reason()).map(|e| ErrorCode::of(&e));
+        let backend = serving.unwrap_or(self.backend_name);
+        Info { protocol: PROTOCOL_VERSION, firmware: self.firmware, backend, model, fallback }
     }
 
     fn tasks(&mut self) -> Result<Response<'m>, Fail> {
@@ -254,9 +257,9 @@ impl<'m, W: SlotWriter, B: Backend + 'm> Session<'m, W, B> {
         let output = self.output.get_mut(..out_len).ok_or((ErrorCode::ModelTooLarge, out_len as u32))?;
         self.ran = None;
         let start = clock.map(|now| now());
-        m.engine.run(input, output).map_err(|e| match e {
-            Error::NonFiniteInput => (ErrorCode::NonFiniteInput, 0),
-            _ => (ErrorCode::RunFailed, 0),
+        m.engine.run(input, output).map_err(|e| {
+            let f = ErrorCode::of(&e);
+            (f.code, f.detail)
         })?;
         self.micros = clock.zip(start).map(|(now, t0)| u32::try_from(now().saturating_sub(t0)).unwrap_or(u32::MAX));
         let task = m.engine.task();
@@ -293,7 +296,8 @@ impl<'m, W: SlotWriter, B: Backend + 'm> Session<'m, W, B> {
         for (&experts_read, &expert_loads) in c.experts_read.iter().zip(&c.expert_loads).take(depth) {
             layers.push(LayerStats { experts_read, expert_loads }).map_err(|_| (ErrorCode::RunFailed, 0))?;
         }
-        Ok(Response::Stats(Stats { runs: c.runs, task, expert_bytes: c.expert_bytes, micros, layers }))
+        let accel = c.accel.map(|a| AccelStats { expert_loads: a.expert_loads, weight_kib: a.weight_kib });
+        Ok(Response::Stats(Stats { runs: c.runs, task, expert_bytes: c.expert_bytes, micros, layers, accel }))
     }
 
     fn upload_begin(&mut self, len: usize, crc: u32) -> Result<Response<'static>, Fail> {

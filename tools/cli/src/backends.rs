@@ -10,9 +10,10 @@
 use anyhow::{anyhow, Result};
 use m3rt::accel::bus::StdClock;
 use m3rt::accel::place::{Placement, WeightPlacement};
-use m3rt::backend::{AccelBackend, AccelConfig, Backend, CpuBackend, FixedBackend, Inference};
+use m3rt::backend::{AccelBackend, AccelConfig, Backend, CpuBackend, Fallback, FixedBackend, Inference};
 use m3rt::bundle::Bundle;
-use m3rt_hls::csim_bus::{csim_ip, ip_profile};
+use m3rt::fixed::WeightMode;
+use m3rt_hls::csim_bus::{csim_ip, ip_profile, CsimBus, CsimDma};
 
 /// A model loaded on a backend, as the host commands use it.
 pub struct Loaded<'a> {
@@ -62,6 +63,19 @@ registry! {
     /// The accelerator IP driven through its registers, its HLS C++ C-simulated (quantized bundles only;
     /// seconds per image for m3vit-t).
     Csim => own with_csim,
+}
+
+/// The accelerator a C-simulated board serves on (`m3rt serve --backend csim`): the bridge over the
+/// C-simulated IP built for `mode` with `dma_bytes` of simulated DDR (pages are touched only as far as a
+/// model uses them), falling back on the fixed-point engine over `scratch` (the same bits on the CPU) when
+/// the IP refuses a model or faults.
+pub type CsimBoardBackend<'s> = Fallback<AccelBackend<CsimBus, CsimDma, StdClock>, FixedBackend<'s>>;
+
+/// Makes a [`CsimBoardBackend`].
+pub fn csim_board_backend(mode: WeightMode, dma_bytes: usize, scratch: &mut [f32]) -> CsimBoardBackend<'_> {
+    let (bus, dma) = csim_ip(mode, dma_bytes);
+    let config = AccelConfig { timeout_us: 600_000_000, ..AccelConfig::new(ip_profile(mode)) };
+    Fallback::new(AccelBackend::new(bus, dma, StdClock::default(), config), FixedBackend::new(scratch))
 }
 
 /// Loads `bundle` on the accelerator bridge over the C-simulated IP built for the bundle's weight mode, with

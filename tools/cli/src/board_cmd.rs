@@ -88,6 +88,9 @@ pub fn board(args: &BoardArgs) -> Result<()> {
 
 fn print_info(info: &BoardInfo) {
     println!("firmware {} (protocol {}), backend {}", info.firmware, info.protocol, info.backend);
+    if let Some(why) = &info.fallback {
+        println!("serving on the {} fallback because {why}", info.backend);
+    }
     match &info.model {
         Some(m) => println!(
             "model in slot {:?}: {} bytes, fingerprint {:#010x}, {} tasks (task {} selected), input {}x{}",
@@ -137,6 +140,9 @@ fn print_stats(c: &mut Client<Box<dyn link::Link>>) -> Result<()> {
     println!("runs {}, last run: task {}, {time}, {} bytes of expert weights read", s.runs, s.task, s.expert_bytes);
     for (b, l) in s.layers.iter().enumerate().filter(|(_, l)| l.expert_loads > 0) {
         println!("  block {b}: experts read {:#b} ({} loads)", l.experts_read, l.expert_loads);
+    }
+    if let Some(a) = s.accel {
+        println!("  accelerator: {} experts fetched, {} KiB of weights fetched", a.expert_loads, a.weight_kib);
     }
     Ok(())
 }

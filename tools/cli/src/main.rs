@@ -6,6 +6,7 @@ mod flash;
 mod golden_cmd;
 mod picture;
 mod run;
+mod serve_cmd;
 mod tensor_io;
 
 use std::path::PathBuf;
@@ -59,7 +60,7 @@ enum Command {
     Flash(flash::FlashArgs),
     /// Run a board on this host: the firmware's command loop on a TCP port (or a serial device), model
     /// slots as files (the code of the Linux board build, `boards/zcu104-linux`).
-    Serve(m3rt_linux::ServeArgs),
+    Serve(serve_cmd::ServeCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -98,6 +99,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Golden(args) => golden_cmd::golden(&args),
         Command::Board(args) => board_cmd::board(&args),
         Command::Flash(args) => flash::flash(&args),
-        Command::Serve(args) => m3rt_linux::run(&args, "m3rt serve", m3rt_cli::board::host::FIRMWARE),
+        Command::Serve(args) => serve_cmd::serve(&args),
     }
 }

@@ -29,6 +29,15 @@ impl fmt::Display for BoardError {
             ErrorCode::UploadBadCrc => write!(f, "the uploaded bytes arrived corrupted (board CRC {d:#010x})"),
             ErrorCode::BadBundle => write!(f, "the board found the uploaded bundle invalid"),
             ErrorCode::ModelTooLarge => write!(f, "the model needs more memory than the board has"),
+            ErrorCode::AccelTimeout => write!(f, "the board's accelerator timed out (no ap_done after {d} µs)"),
+            ErrorCode::BusFault => write!(f, "the board's accelerator bus faulted (at offset {d:#x})"),
+            ErrorCode::AccelStatus => match m3rt::accel::Status::from_u32(d) {
+                Some(s) => write!(f, "the board's accelerator refused the run: {} ({})", s.name(), s.doc()),
+                None => write!(f, "the board's accelerator refused the run with unknown status {d}"),
+            },
+            ErrorCode::AccelBusy => write!(f, "the board's accelerator is still busy with an earlier run"),
+            ErrorCode::AccelProtocol => write!(f, "the board's accelerator broke its control protocol"),
+            ErrorCode::Unsupported => write!(f, "the board's backend cannot run this model (precision or head)"),
             code => write!(f, "the board answered {code:?} (detail {d})"),
         }
     }
@@ -47,6 +56,8 @@ pub struct BoardInfo {
     pub backend: String,
     /// The active model.
     pub model: Option<ModelInfo>,
+    /// Why a fallback serves instead of the board's own backend (`backend` is then the fallback's).
+    pub fallback: Option<BoardError>,
 }
 
 /// One task of the board's model.
@@ -335,7 +346,13 @@ impl<T: Read + Write> Client<T> {
 }
 
 fn owned_info(i: m3rt::protocol::Info<'_>) -> BoardInfo {
-    BoardInfo { protocol: i.protocol, firmware: i.firmware.into(), backend: i.backend.into(), model: i.model }
+    BoardInfo {
+        protocol: i.protocol,
+        firmware: i.firmware.into(),
+        backend: i.backend.into(),
+        model: i.model,
+        fallback: i.fallback.map(|f| BoardError { code: f.code, detail: f.detail }),
+    }
 }
 
 fn unexpected(r: &Response<'_>) -> anyhow::Error {

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accel_serve;
 mod command_loop;
 mod killed_process;
 mod serial_device;
