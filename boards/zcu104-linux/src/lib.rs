@@ -4,12 +4,14 @@
 //!
 //! The binary `m3rt-board` is what is cross-built for `aarch64-unknown-linux-gnu` and installed on the
 //! board; the host command `m3rt serve` runs the same code. Only the runtime, `serialport`, `clap` and
-//! `anyhow` are linked in.
+//! `anyhow` are linked in (and `memmap2` for the accelerator's buses of [`uio`]).
 
 pub mod line;
 pub mod serve;
 pub mod slots;
 pub mod tty;
+#[cfg(target_os = "linux")]
+pub mod uio;
 
 pub use line::{ListenerLine, StdIo};
 pub use serve::{micros, run, run_on, serve_line, serve_line_on, serve_listener, BoardBackend, HostBuffers, ServeArgs};

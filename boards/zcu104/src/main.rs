@@ -8,9 +8,13 @@
 //! one CRC-32 line per output on UART0. Without the `serve` feature it then exits through semihosting with
 //! 0 (1 after an error line); with it, it prints `serving` and runs the command loop of `m3rt::serve` on
 //! UART0 forever (a warm reboot request restarts the loop; the slots and the active marker stay).
+//!
+//! With the `accel` feature (a board whose PL holds the accelerator's bitstream) it first probes the IP's
+//! register page (`accel.rs`) and says whether the IP answers; the backend stays the CPU's.
 #![no_std]
 #![no_main]
 
+mod accel;
 mod buffers;
 mod semihosting;
 mod slots;
@@ -33,6 +37,9 @@ extern "C" fn m3rt_main(entry_el: u64) -> ! {
     // Safety: UART0 is mapped as device memory by start.rs and only this function drives it.
     let mut uart = unsafe { uart::Uart::new(uart::UART0_BASE) };
     let _ = write!(uart, "{FIRMWARE} firmware: cpu backend, entered at EL{entry_el}\r\n");
+    if accel::ENABLED {
+        accel::report(&mut uart);
+    }
     let (Some(buf), Some(mut storage)) = (buffers::take(), slots::take()) else {
         let _ = uart.write_all(b"error: memory already taken\r\n");
         semihosting::exit(1)

@@ -5,7 +5,9 @@
 //!
 //! The bridge that drives the IP from the runtime (`docs/accel-bridge.md`): what it needs from a platform
 //! ([`bus`]: registers, DMA memory, a clock), where it places the buffers ([`place`]), the register sequences
-//! ([`driver`]), and the IP's control slave in software for the buses that stand for the IP ([`regfile`]).
+//! ([`driver`]), the IP's control slave in software for the buses that stand for the IP ([`regfile`]), and
+//! the bare-metal buses over the real IP's register page and physical memory ([`mmio`]), and the check that
+//! a register page is the IP's ([`probe`]).
 //! The backend over them is [`crate::backend::AccelBackend`]. No allocation.
 
 pub mod bus;
@@ -13,7 +15,9 @@ pub mod desc;
 pub mod driver;
 #[cfg(feature = "alloc")]
 pub mod header;
+pub mod mmio;
 pub mod place;
+pub mod probe;
 pub mod regfile;
 pub mod regs;
 mod status;
