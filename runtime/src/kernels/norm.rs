@@ -11,7 +11,8 @@ fn check(x: &[f32], rows: usize, cols: usize, gamma: &[f32], beta: &[f32], y: &[
 }
 
 /// `y = (x - mean) / sqrt(var + eps) · gamma + beta` over each row of `cols` values (two passes in f32,
-/// the mean first, so large offsets do not cancel; 8-lane partial sums). Within 1e-5 of [`layer_norm_ref`].
+/// the mean first, so large offsets do not cancel; 8-lane partial sums). Within 1e-5 of [`layer_norm_ref`],
+/// plus the rounding of the f32 mean over the row's standard deviation.
 pub fn layer_norm(
     x: &[f32],
     rows: usize,
@@ -82,7 +83,7 @@ pub fn layer_norm_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec};
+    use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, sum_error_bound};
 
     #[test]
     fn one_two_three_by_hand() {
@@ -110,7 +111,17 @@ mod tests {
             let (mut fast, mut slow) = (vec![0.0; r * c], vec![0.0; r * c]);
             layer_norm(&x, r, c, &g, &b, 1e-6, &mut fast).unwrap();
             layer_norm_ref(&x, r, c, &g, &b, 1e-6, &mut slow).unwrap();
-            assert_close(&fast, &slow, 1e-5);
+            // The f32 mean is off by at most sum_error_bound(c, Σ|x|) / c, which shifts every normalized
+            // value by that over the row's std: with offsets of ±50 on a std of ~6 over 400 values this can
+            // pass 1e-5 (a fixed 1e-5 failed on rare seeds), so each row gets that bound on top.
+            for ((xr, fr), sr) in x.chunks(c).zip(fast.chunks(c)).zip(slow.chunks(c)) {
+                let mean = xr.iter().map(|&v| f64::from(v)).sum::<f64>() / c as f64;
+                let var = xr.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / c as f64;
+                let abs_sum: f32 = xr.iter().map(|v| v.abs()).sum();
+                let mean_err = sum_error_bound(c, abs_sum) / c as f32;
+                let tol = 1e-5 + 2.0 * mean_err / (var.sqrt() as f32).max(1e-3);
+                assert_close(fr, sr, tol);
+            }
         }
     );
 }
