@@ -193,3 +193,44 @@ fn an_accelerator_timeout_falls_back_on_the_fixed_engine() {
     // The poll clock counts a microsecond per poll: the bound of 1000 is passed at the 1001st.
     falls_back(true, PollClock::new(), ErrorCode::AccelTimeout, 1001, "timeout");
 }
+
+#[test]
+fn m3rt_serve_backend_csim_serves_the_fixed_bits() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let bytes = bundle(&model_dir("micro").unwrap(), Precision::Fixed16).to_vec();
+    let b = Bundle::parse(&bytes).unwrap();
+    let input = seeded_input(3 * (b.hyper().image_h * b.hyper().image_w) as usize, 17);
+    let want = fixed_outputs(&bytes, &input);
+    let dir = std::env::temp_dir().join(format!("m3rt-serve-csim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("micro-q16.m3b");
+    std::fs::write(&model, &bytes).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m3rt"))
+        .args(["serve", "--backend", "csim", "--tcp", "127.0.0.1:0", "--dma-mib", "64", "--model"])
+        .arg(&model)
+        .arg("--slots")
+        .arg(dir.join("slots"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let addr = lines
+        .filter_map(|l| l.split_once("listening on ").map(|(_, rest)| rest.split(' ').next().unwrap().to_string()))
+        .next()
+        .expect("m3rt serve prints its address");
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut c = Client::new(stream);
+    let info = c.hello().unwrap();
+    assert_eq!((info.backend.as_str(), info.fallback), ("accel", None));
+    for (t, (want, _)) in c.tasks().unwrap().0.iter().zip(&want) {
+        c.select(&t.name).unwrap();
+        let (got, _) = c.infer(&input).unwrap();
+        assert!(same_bits(&got, want), "task {}: m3rt serve --backend csim differs from the fixed backend", t.name);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
