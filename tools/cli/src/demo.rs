@@ -103,7 +103,12 @@ fn demo_loaded(args: &DemoArgs, dir: &Path, bundle: &Bundle<'_>, input: &[f32], 
             }
             _ => "n/a".into(),
         };
-        let read: u32 = model.counters().experts_read.iter().map(|m| m.count_ones()).sum();
+        // The accelerator counts the experts it fetched itself (all blocks together), not per block.
+        let counters = model.counters();
+        let read: u32 = match counters.accel {
+            Some(ip) => ip.expert_loads,
+            None => counters.experts_read.iter().map(|m| m.count_ones()).sum(),
+        };
         let total = hyper.moe_count() * hyper.experts;
         println!(
             "{:<10} {:>4} {:>14.3} {:>18} {:>16}",
