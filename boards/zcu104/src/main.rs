@@ -10,7 +10,12 @@
 //! UART0 forever (a warm reboot request restarts the loop; the slots and the active marker stay).
 //!
 //! With the `accel` feature (a board whose PL holds the accelerator's bitstream) it first probes the IP's
-//! register page (`accel.rs`) and says whether the IP answers; the backend stays the CPU's.
+//! register page (`accel.rs`) and says whether the IP answers. If it does, the command loop serves on
+//! `Fallback<accel::Accel, CpuBackend>`: a quantized bundle in the IP's profile on the IP, anything else (and
+//! every run after a device fault) on the CPU; the hello exchange says which and why. The self-test always
+//! runs on the CPU: its CRC lines are checked against the host runtime's CPU backend (`cargo xtask qemu`),
+//! which an IP computing fixed-point bits would not match, and the suite's `micro` is f32, which the IP
+//! refuses anyway. Without the feature, or without an IP, the command loop serves on the CPU alone.
 #![no_std]
 #![no_main]
 
@@ -19,10 +24,11 @@ mod buffers;
 mod semihosting;
 mod slots;
 mod start;
+mod timer;
 mod uart;
 
 use embedded_io::Write;
-use m3rt::backend::{Backend, CpuBackend};
+use m3rt::backend::{Backend, CpuBackend, Fallback};
 use m3rt::bundle::Bundle;
 use m3rt::serve::{ModelStorage, SliceStorage};
 
@@ -37,9 +43,7 @@ extern "C" fn m3rt_main(entry_el: u64) -> ! {
     // Safety: UART0 is mapped as device memory by start.rs and only this function drives it.
     let mut uart = unsafe { uart::Uart::new(uart::UART0_BASE) };
     let _ = write!(uart, "{FIRMWARE} firmware: cpu backend, entered at EL{entry_el}\r\n");
-    if accel::ENABLED {
-        accel::report(&mut uart);
-    }
+    let accel = if accel::ENABLED { accel::start(&mut uart) } else { None };
     let (Some(buf), Some(mut storage)) = (buffers::take(), slots::take()) else {
         let _ = uart.write_all(b"error: memory already taken\r\n");
         semihosting::exit(1)
@@ -56,7 +60,7 @@ extern "C" fn m3rt_main(entry_el: u64) -> ! {
     if cfg!(feature = "serve") {
         // The zero byte ends the text as a (damaged, dropped) frame for the host's deframer.
         let _ = uart.write_all(b"serving\r\n\0");
-        serve(uart, storage, buf)
+        serve(uart, storage, buf, accel)
     }
     semihosting::exit(if passed { 0 } else { 1 })
 }
@@ -77,11 +81,26 @@ fn self_test(
     m3rt_selftest::report(uart, &mut model, input, output)
 }
 
-/// The command loop over UART0, forever.
-fn serve(uart: uart::Uart, storage: SliceStorage<'static>, buf: buffers::Buffers) -> ! {
-    let backend = CpuBackend::new(buf.scratch);
+/// The command loop over UART0, forever: on the IP with the CPU as fallback when there is one, else on the
+/// CPU.
+fn serve(uart: uart::Uart, storage: SliceStorage<'static>, buf: buffers::Buffers, accel: Option<accel::Accel>) -> ! {
+    let cpu = CpuBackend::new(buf.scratch);
+    match accel {
+        Some(ip) => serve_on(uart, storage, Fallback::new(ip, cpu), buf.input, buf.output),
+        None => serve_on(uart, storage, cpu, buf.input, buf.output),
+    }
+}
+
+/// The command loop on `backend`, forever.
+fn serve_on<B: Backend>(
+    uart: uart::Uart,
+    storage: SliceStorage<'static>,
+    backend: B,
+    input: &mut [f32],
+    output: &mut [f32],
+) -> ! {
     let mut server =
-        m3rt::serve::Server::new(uart, storage, backend, buf.input, buf.output, FIRMWARE).with_clock(start::micros);
+        m3rt::serve::Server::new(uart, storage, backend, input, output, FIRMWARE).with_clock(timer::micros);
     loop {
         // A UART never ends and never fails: `run` returns only for a warm reboot, and the loop reloads the
         // active slot's model.

@@ -106,16 +106,3 @@ m3rt_l1_table:
     .quad 0x00600000c0000405    // 3-4 GiB: QSPI, PCIe, peripherals (UART0 at 0xff000000), device
 "#
 );
-
-/// Microseconds from the generic timer's virtual counter (the command loop's clock).
-pub fn micros() -> u64 {
-    let (count, freq): (u64, u64);
-    // Safety: reading the counter and its frequency has no side effect and is allowed at EL1.
-    unsafe {
-        core::arch::asm!("mrs {c}, cntvct_el0", "mrs {f}, cntfrq_el0", c = out(reg) count, f = out(reg) freq, options(nomem, nostack));
-    }
-    if freq == 0 {
-        return 0;
-    }
-    (u128::from(count) * 1_000_000 / u128::from(freq)) as u64
-}

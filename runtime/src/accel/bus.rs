@@ -67,6 +67,22 @@ pub trait DmaMemory {
         let _ = range;
         Ok(())
     }
+
+    /// The bus address at which the IP reads `bytes`, CPU memory outside this buffer, in place
+    /// ([`WeightPlacement::InPlace`](super::place::WeightPlacement::InPlace)); `None` (the default) when the
+    /// IP cannot reach the CPU's memory at known addresses (a host, a Linux process, a simulation).
+    fn in_place_address(&self, bytes: &[u8]) -> Option<u64> {
+        let _ = bytes;
+        None
+    }
+
+    /// Makes the CPU's writes to `bytes` (memory the IP reads in place, see
+    /// [`DmaMemory::in_place_address`]) visible to the IP; nothing where DMA is coherent, which is the
+    /// default.
+    fn flush_in_place(&mut self, bytes: &[u8]) -> Result<(), BusFault> {
+        let _ = bytes;
+        Ok(())
+    }
 }
 
 /// Time for the wait on `ap_done`: a monotonic microsecond count and what to do between two polls.

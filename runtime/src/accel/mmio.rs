@@ -150,6 +150,19 @@ impl DmaMemory for MmioDma {
         cache::invalidate(span);
         Ok(())
     }
+
+    /// The bytes' own address: identity-mapped memory is at the same address for the CPU and the IP.
+    fn in_place_address(&self, bytes: &[u8]) -> Option<u64> {
+        Some(bytes.as_ptr() as u64)
+    }
+
+    /// Cleans the bytes' cache lines (`dc cvac` on `aarch64` bare metal, as [`DmaMemory::flush`]).
+    fn flush_in_place(&mut self, bytes: &[u8]) -> Result<(), BusFault> {
+        let start = bytes.as_ptr() as usize;
+        let end = start.checked_add(bytes.len()).ok_or(BusFault)?;
+        cache::clean(start..end);
+        Ok(())
+    }
 }
 
 /// Bytes of a data-cache line of the Cortex-A53 (and A72): the stride of the maintenance loops.
@@ -192,7 +205,8 @@ mod cache {
     pub(super) fn clean(span: Range<usize>) {
         for (line, _) in lines(span) {
             // Safety: cleaning a line writes back dirty data and changes no value a program can read; the
-            // address lies in the DMA window `MmioDma::new`'s contract makes mapped memory.
+            // address lies in the DMA window `MmioDma::new`'s contract makes mapped memory, or in a live
+            // slice (`flush_in_place`), which is mapped memory too.
             unsafe { core::arch::asm!("dc cvac, {a}", a = in(reg) line, options(nostack, preserves_flags)) };
         }
         // Safety: a barrier has no effect on memory contents.

@@ -98,3 +98,19 @@ fn maintenance_covers_every_line_and_marks_the_partial_ones() {
     let all: heapless::Vec<(usize, bool), 8> = lines(top..usize::MAX).collect();
     assert_eq!(all.as_slice(), &[(top, false)]);
 }
+
+#[test]
+fn mmio_dma_reads_other_memory_in_place_at_its_own_address() {
+    let mut window = [0u8; 8];
+    // Safety: the array lives until the end of the test and is only reached through the window.
+    let mut dma = unsafe { MmioDma::new(window.as_mut_ptr() as usize, 8) };
+    let weights = [7u8; 100];
+    assert_eq!(dma.in_place_address(&weights), Some(weights.as_ptr() as u64));
+    assert_eq!(dma.flush_in_place(&weights), Ok(()));
+    assert_eq!(dma.flush_in_place(&[]), Ok(()));
+    assert_eq!(weights, [7u8; 100], "cleaning changes no byte");
+    // The default of the trait: a DMA memory that cannot reach the CPU's memory says so.
+    let mut host = [0u8; 8];
+    let slice = crate::accel::bus::SliceDma::new(&mut host, 0x1000);
+    assert_eq!(slice.in_place_address(&weights), None);
+}

@@ -20,6 +20,13 @@ pub enum WeightPlacement {
     /// Already readable by the IP at this bus address (a bare-metal board whose model slot is in DDR): the
     /// bridge writes no weight byte.
     At(u64),
+    /// Read in place from the bundle's own bytes, at the bus address the DMA memory gives for them
+    /// ([`DmaMemory::in_place_address`](super::bus::DmaMemory::in_place_address): on an identity-mapped
+    /// bare-metal board, the address the CPU sees them at). Chosen per bundle at load, so one configuration
+    /// serves every bundle of a model slot; the bridge writes no weight byte and cleans the section's cache
+    /// lines ([`DmaMemory::flush_in_place`](super::bus::DmaMemory::flush_in_place)) at load. A DMA memory
+    /// that cannot reach the CPU's memory refuses it at load ([`Error::Inconsistent`]).
+    InPlace,
 }
 
 /// A byte range of the DMA memory.
@@ -57,7 +64,8 @@ pub struct Placement {
     pub output: Region,
     /// The IP's working memory (i32 words).
     pub work: Region,
-    /// The copy of the weight section (empty when the weights are [`WeightPlacement::At`] an address).
+    /// The copy of the weight section (empty when the weights are [`WeightPlacement::At`] an address or
+    /// [`WeightPlacement::InPlace`]).
     pub weights: Region,
     /// Bytes of DMA memory needed in all.
     pub total: usize,
@@ -102,7 +110,7 @@ impl Placement {
         let work = take(bytes_of(desc::work_words(h, bundle.max_out_channels()), 4)?)?;
         let weights = match weights {
             WeightPlacement::Copy => take(bundle.weight_section().len())?,
-            WeightPlacement::At(_) => Region::default(),
+            WeightPlacement::At(_) | WeightPlacement::InPlace => Region::default(),
         };
         Ok(Self {
             model,

@@ -3,8 +3,9 @@
 //! pixels in, `ap_start`, a bounded wait for `ap_done`, the output out. The same code drives the IP on any
 //! [`RegisterBus`]: a board's MMIO or UIO mapping, the C-simulated IP, the host simulator's model.
 
+use super::accel_dma::{dma_fault, flush, weight_address, write_words, CHUNK};
 use super::{Backend, Counters, Inference, IpCounters};
-use crate::accel::bus::{BusFault, Clock, DmaMemory, RegisterBus};
+use crate::accel::bus::{Clock, DmaMemory, RegisterBus};
 use crate::accel::desc;
 use crate::accel::driver::{self, Addresses, Report};
 use crate::accel::place::{Placement, Region, WeightPlacement, DMA_ALIGN};
@@ -15,8 +16,6 @@ use crate::{Error, Result};
 
 /// Words of the largest model descriptor (a model of [`MAX_DEPTH`] blocks).
 const MAX_DESC_WORDS: usize = desc::word::OFFSETS + 4 + 12 * MAX_DEPTH as usize;
-/// Bytes staged on the stack per DMA copy.
-const CHUNK: usize = 256;
 
 /// What the IP was built for and how the bridge drives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,28 +60,6 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> AccelBackend<B, D, C> {
     }
 }
 
-/// A DMA fault at byte `offset`, as the crate's error.
-fn dma_fault(offset: usize) -> impl Fn(BusFault) -> Error {
-    move |_| Error::BusFault { what: "DMA memory", offset: offset as u64 }
-}
-
-/// Copies `words` as little-endian bytes into `dma` at `offset`, through a stack buffer.
-fn write_words<D: DmaMemory>(dma: &mut D, offset: usize, words: &[u32]) -> Result<()> {
-    let mut buf = [0u8; CHUNK];
-    for (i, chunk) in words.chunks(CHUNK / 4).enumerate() {
-        for (b, w) in buf.chunks_exact_mut(4).zip(chunk) {
-            b.copy_from_slice(&w.to_le_bytes());
-        }
-        let at = offset + i * CHUNK;
-        dma.write(at, &buf[..chunk.len() * 4]).map_err(dma_fault(at))?;
-    }
-    Ok(())
-}
-
-fn flush<D: DmaMemory>(dma: &mut D, r: Region) -> Result<()> {
-    dma.flush(r.offset..r.end()).map_err(dma_fault(r.offset))
-}
-
 impl<B: RegisterBus, D: DmaMemory, C: Clock> Backend for AccelBackend<B, D, C> {
     type Loaded<'m>
         = AccelModel<'m, B, D, C>
@@ -99,7 +76,8 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Backend for AccelBackend<B, D, C> {
     }
 
     /// The bundle is quantized in the IP's profile, its head is one the IP computes, and the DMA memory is
-    /// large enough and aligned (as are the weights where they are given in place).
+    /// large enough and aligned (as are the weights where they are given [`WeightPlacement::At`] an address
+    /// or read [`WeightPlacement::InPlace`], which the DMA memory must be able to do).
     fn fits(&self, bundle: &Bundle<'_>) -> Result<()> {
         let profile = bundle.profile().ok_or(Error::Inconsistent {
             what: "the accelerator runs quantized bundles (convert with --precision fixed16 or int8)",
@@ -118,7 +96,7 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Backend for AccelBackend<B, D, C> {
         if !self.dma.bus_address().is_multiple_of(DMA_ALIGN) {
             return Err(Error::Misaligned { what: "the DMA memory's bus address", align: DMA_ALIGN as usize });
         }
-        if let WeightPlacement::At(a) = self.config.weights {
+        if let Some(a) = weight_address(&self.dma, self.config.weights, bundle)? {
             if !a.is_multiple_of(DMA_ALIGN) {
                 return Err(Error::Misaligned { what: "the weight section's bus address", align: DMA_ALIGN as usize });
             }
@@ -129,7 +107,8 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Backend for AccelBackend<B, D, C> {
     }
 
     /// Checks as [`Backend::fits`] does, writes the descriptor, every task's tables and (if asked) the
-    /// weights into the DMA memory, programs the buffer addresses and selects task 0.
+    /// weights into the DMA memory (weights read in place are flushed where they are instead), programs the
+    /// buffer addresses and selects task 0.
     fn load<'m>(&'m mut self, bundle: Bundle<'m>) -> Result<AccelModel<'m, B, D, C>> {
         self.fits(&bundle)?;
         let profile = self.config.profile;
@@ -145,9 +124,15 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Backend for AccelBackend<B, D, C> {
             write_words(&mut self.dma, place.head_of(task).offset, &words[..n])?;
         }
         let base = self.dma.bus_address();
-        let weights = match self.config.weights {
-            WeightPlacement::At(a) => a,
-            WeightPlacement::Copy => {
+        let weights = match weight_address(&self.dma, self.config.weights, &bundle)? {
+            Some(a) => {
+                if self.config.weights == WeightPlacement::InPlace {
+                    let fault = Error::BusFault { what: "the bundle's weight section", offset: 0 };
+                    self.dma.flush_in_place(bundle.weight_section()).map_err(|_| fault)?;
+                }
+                a
+            }
+            None => {
                 let at = place.weights.offset;
                 self.dma.write(at, bundle.weight_section()).map_err(dma_fault(at))?;
                 flush(&mut self.dma, place.weights)?;

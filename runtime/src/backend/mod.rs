@@ -13,6 +13,7 @@
 //! the buffer where it wants (a static, DDR, a DMA window).
 
 mod accel;
+mod accel_dma;
 mod cpu;
 mod fallback;
 mod fixed;

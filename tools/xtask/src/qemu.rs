@@ -2,8 +2,9 @@
 //!
 //! 1. QEMU is installed if missing (`apt-get install qemu-system-arm`, which brings both system emulators).
 //! 2. `micro` is converted to an f32 bundle (`m3rt convert models/micro/model.onnx`), both firmwares are built
-//!    (the ZCU104's first with `--features accel` too, as a build check of its MMIO bus: that ELF is never
-//!    booted, as QEMU has no IP in the PL, and the default build then replaces it).
+//!    (the ZCU104's first with `--features accel` and `--features accel,serve` too, as build checks of its
+//!    MMIO bus and of the command loop on the accelerator backend: those ELFs are never booted, as QEMU has
+//!    no IP in the PL, and the default build then replaces them).
 //! 3. Every run in [`RUNS`] boots with a hard timeout (killed when it expires) and must exit 0 (semihosting).
 //! 4. Its UART transcript must equal `ci/expected/<board>/<run>.run`, and its self-test lines must equal those
 //!    computed here by the host runtime's CPU backend (`m3rt::backend::CpuBackend`, the one the firmwares
@@ -148,12 +149,14 @@ fn host_reference(root: &Path, bundle_path: &Path) -> Result<String> {
 }
 
 /// `cargo build --release` in `boards/<board>` (its own workspace, target and target folder). For the
-/// ZCU104 first with `--features accel` (the MMIO bus and the IP's probe, built for `aarch64-unknown-none`
-/// but never booted here), then without, so the ELF the runs boot is the default one.
+/// ZCU104 first with `--features accel` (the MMIO bus and the IP's probe) and `--features accel,serve` (the
+/// command loop on `Fallback<AccelBackend, CpuBackend>`), built for `aarch64-unknown-none` but never booted
+/// here, then without, so the ELF the runs boot is the default one.
 fn build_firmware(root: &Path, board: &str) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let dir = root.join("boards").join(board);
-    let variants: &[&[&str]] = if board == "zcu104" { &[&["--features", "accel"], &[]] } else { &[&[]] };
+    let variants: &[&[&str]] =
+        if board == "zcu104" { &[&["--features", "accel"], &["--features", "accel,serve"], &[]] } else { &[&[]] };
     for extra in variants {
         let mut cmd = Command::new(&cargo);
         cmd.args(["build", "--release"]).args(*extra).current_dir(&dir).env_remove("CARGO_TARGET_DIR");
