@@ -191,14 +191,15 @@ pub fn uio_device(roots: &SysRoots, uio: Option<&Path>) -> Result<UioDevice, Acc
 }
 
 #[cfg(target_os = "linux")]
-pub use linux::{open_accel, BoardAccel, BoardAccelBackend};
+pub use linux::{open_accel, refusal, BoardAccel, BoardAccelBackend};
 
 #[cfg(target_os = "linux")]
 mod linux {
     use m3rt::accel::bus::{DmaMemory, StdClock};
-    use m3rt::accel::place::WeightPlacement;
+    use m3rt::accel::place::{Placement, WeightPlacement};
     use m3rt::accel::probe::probe;
-    use m3rt::backend::{AccelBackend, AccelConfig, Fallback, FixedBackend};
+    use m3rt::backend::{AccelBackend, AccelConfig, Backend, Fallback, FixedBackend};
+    use m3rt::bundle::{AlignedBytes, Bundle};
 
     use super::{uio_device, AccelArgs, AccelError, SysRoots};
     use crate::uio::{UdmabufDma, UioBus};
@@ -240,5 +241,19 @@ mod linux {
             dma.bus_address()
         );
         Ok((AccelBackend::new(bus, dma, StdClock::default(), config), line))
+    }
+
+    /// Why `ip` would not load the bundle at `model` (wrong precision, too little DMA memory: the
+    /// [`Backend::fits`] error, with the bytes the placement needs), or `None` when it would or the file does
+    /// not parse (the board's own reading of `--model` reports that).
+    pub fn refusal(ip: &BoardAccel, model: &std::path::Path) -> Option<String> {
+        let bytes = AlignedBytes::read_file(model).ok()?;
+        let bundle = Bundle::parse(&bytes).ok()?;
+        let e = ip.fits(&bundle).err()?;
+        let needed = Placement::new(&bundle, WeightPlacement::Copy).map(|p| p.total).unwrap_or(0);
+        Some(format!(
+            "the accelerator will not load {} ({e}; its buffers need {needed} bytes of DMA memory)",
+            model.display()
+        ))
     }
 }

@@ -177,6 +177,10 @@ type Ip = std::convert::Infallible;
 /// Serves on `ip`, falling back on the fixed-point engine over the scratch.
 fn run_on_ip(args: &ServeArgs, program: &str, firmware: &'static str, buffers: &mut HostBuffers, ip: Ip) -> Result<()> {
     #[cfg(target_os = "linux")]
+    if let Some(why) = args.model.as_deref().and_then(|m| crate::accel::refusal(&ip, m)) {
+        println!("{program}: {why}: the fixed-point engine serves it");
+    }
+    #[cfg(target_os = "linux")]
     return run_on(args, program, firmware, buffers, |scratch| {
         m3rt::backend::Fallback::new(ip, FixedBackend::new(scratch))
     });

@@ -16,7 +16,9 @@ use m3rt::bundle::{quantize, AlignedBytes, Bundle, BundleWriter, Dtype};
 use m3rt::fixed::FixedEngine;
 use m3rt::model::{self, HeadKind, Hyper, PostProcess};
 use m3rt::Error;
-use m3rt_linux::accel::{find_uio, open_accel, uio_device, AccelArgs, AccelError, SysRoots, IP_PROFILE, UIO_NAME};
+use m3rt_linux::accel::{
+    find_uio, open_accel, refusal, uio_device, AccelArgs, AccelError, SysRoots, IP_PROFILE, UIO_NAME,
+};
 
 /// The bus address the fake u-dma-buf reports.
 const BUS: u64 = 0x7000_0000;
@@ -84,9 +86,9 @@ fn pointer(bytes: &[u8], lo: u32) -> u64 {
     u64::from(word(bytes, lo)) | u64::from(word(bytes, lo + regs::SECOND_WORD)) << 32
 }
 
-/// A micro model the fixed-point dataflow computes: 2×2 image, one 2×2 patch, D = 2, one MoE block of 2
+/// A tiny model the fixed-point dataflow computes: 2×2 image, one 2×2 patch, D = 2, one MoE block of 2
 /// experts, the light head, two tasks (1 and 3 channels); simple values, quantized to the IP's profile.
-fn micro_fixed16() -> AlignedBytes {
+fn tiny_fixed16() -> AlignedBytes {
     let h = Hyper {
         image_h: 2,
         image_w: 2,
@@ -164,11 +166,22 @@ fn open_refuses_what_is_not_the_ip_and_a_missing_buffer() {
     let err = open_accel(&roots, &args).err().unwrap();
     assert!(matches!(err, AccelError::Open { .. }), "{err:?}");
     assert!(err.to_string().contains("u-dma-buf") && format!("{:?}", err).contains("udmabuf0"), "{err}");
+    // A buffer too small for the model: the IP is opened, and the board can say why it will not load it.
+    let bytes = tiny_fixed16();
+    let needed = Placement::new(&Bundle::parse(&bytes).unwrap(), WeightPlacement::Copy).unwrap().total;
+    fake.udmabuf(64);
+    let model = fake.put("tiny.m3b", &bytes);
+    let (ip, _) = open_accel(&roots, &args).unwrap();
+    let why = refusal(&ip, &model).unwrap();
+    assert!(why.contains("tiny.m3b") && why.contains(&format!("{needed} bytes")), "{why}");
+    fake.udmabuf(needed);
+    let (ip, _) = open_accel(&roots, &args).unwrap();
+    assert_eq!(refusal(&ip, &model), None);
 }
 
 #[test]
 fn accel_over_file_fakes_programs_the_page_times_out_and_falls_back() {
-    let bytes = micro_fixed16();
+    let bytes = tiny_fixed16();
     let bundle = Bundle::parse(&bytes).unwrap();
     let place = Placement::new(&bundle, WeightPlacement::Copy).unwrap();
     let fake = Fake::new("e2e");
