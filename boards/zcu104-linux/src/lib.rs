@@ -4,8 +4,10 @@
 //!
 //! The binary `m3rt-board` is what is cross-built for `aarch64-unknown-linux-gnu` and installed on the
 //! board; the host command `m3rt serve` runs the same code. Only the runtime, `serialport`, `clap` and
-//! `anyhow` are linked in (and `memmap2` for the accelerator's buses of [`uio`]).
+//! `anyhow` are linked in (and `memmap2` for the accelerator's buses of `uio`). With `--backend accel|auto`
+//! the board serves on the accelerator IP when [`accel`] finds it.
 
+pub mod accel;
 pub mod line;
 pub mod serve;
 pub mod slots;
@@ -13,8 +15,11 @@ pub mod tty;
 #[cfg(target_os = "linux")]
 pub mod uio;
 
+pub use accel::{AccelArgs, AccelError, IpWeights, SysRoots, IP_PROFILE, UIO_NAME};
 pub use line::{ListenerLine, StdIo};
-pub use serve::{micros, run, run_on, serve_line, serve_line_on, serve_listener, BoardBackend, HostBuffers, ServeArgs};
+pub use serve::{
+    micros, run, run_on, run_with, serve_line, serve_line_on, serve_listener, BoardBackend, HostBuffers, ServeArgs,
+};
 pub use slots::{write_atomically, FileSlotWriter, FileStorage};
 pub use tty::{open_serial, open_tty, Tty};
 

@@ -12,6 +12,9 @@ use m3rt::bundle::layout::{crc32, PREAMBLE_LEN};
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::serve::{ModelStorage, Server, Stopped};
 
+#[cfg(not(target_os = "linux"))]
+use crate::accel::AccelError;
+use crate::accel::{AccelArgs, SysRoots};
 use crate::line::{ListenerLine, StdIo};
 use crate::slots::FileStorage;
 use crate::tty::open_tty;
@@ -80,6 +83,12 @@ pub enum BoardBackend {
     Cpu,
     /// The fixed-point engine (quantized bundles; the accelerator's bits on the CPU).
     Fixed,
+    /// The accelerator IP over UIO and a u-dma-buf buffer, falling back on the fixed-point engine when it
+    /// refuses a model or faults; an error when the IP is not found (`m3rt_linux::accel`).
+    Accel,
+    /// `accel` when the IP is found and answers, else `fixed` (the same bits on the CPU), with one line
+    /// saying why.
+    Auto,
 }
 
 /// Runs the command loop over the connections of `listener` (all of them, or the first `connections`) as
@@ -118,13 +127,65 @@ pub struct ServeArgs {
     pub slot_mib: usize,
 }
 
-/// Runs a board process on `backend` until it is killed (or its serial line fails): see [`run_on`].
+/// Runs a board process on `backend` until it is killed (or its serial line fails): see [`run_on`]. The
+/// accelerator, if asked for, is found with the default [`AccelArgs`] (see [`run_with`]).
 pub fn run(args: &ServeArgs, program: &str, firmware: &'static str, backend: BoardBackend) -> Result<()> {
+    run_with(args, &AccelArgs::default(), program, firmware, backend)
+}
+
+/// [`run`] with the accelerator's options `accel`, its devices under `/dev` and `/sys`.
+pub fn run_with(
+    args: &ServeArgs,
+    accel: &AccelArgs,
+    program: &str,
+    firmware: &'static str,
+    backend: BoardBackend,
+) -> Result<()> {
     let mut buffers = HostBuffers::default();
     match backend {
         BoardBackend::Cpu => run_on(args, program, firmware, &mut buffers, CpuBackend::new),
         BoardBackend::Fixed => run_on(args, program, firmware, &mut buffers, FixedBackend::new),
+        BoardBackend::Accel | BoardBackend::Auto => {
+            let roots = SysRoots::system();
+            match open_ip(&roots, accel) {
+                Ok((ip, line)) => {
+                    println!("{program}: serving on {line}, falling back on the fixed-point engine");
+                    run_on_ip(args, program, firmware, &mut buffers, ip)
+                }
+                Err(e) if backend == BoardBackend::Auto => {
+                    let why = anyhow::Error::new(e);
+                    println!("{program}: serving on the CPU (fixed-point engine), no accelerator: {why:#}");
+                    run_on(args, program, firmware, &mut buffers, FixedBackend::new)
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("--backend accel: cannot serve on the accelerator IP")),
+            }
+        }
     }
+}
+
+#[cfg(target_os = "linux")]
+use crate::accel::{open_accel as open_ip, BoardAccel as Ip};
+
+/// Without Linux UIO there is no IP to open.
+#[cfg(not(target_os = "linux"))]
+fn open_ip(_: &SysRoots, _: &AccelArgs) -> Result<(std::convert::Infallible, String), AccelError> {
+    Err(AccelError::Unsupported)
+}
+#[cfg(not(target_os = "linux"))]
+type Ip = std::convert::Infallible;
+
+/// Serves on `ip`, falling back on the fixed-point engine over the scratch.
+fn run_on_ip(args: &ServeArgs, program: &str, firmware: &'static str, buffers: &mut HostBuffers, ip: Ip) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(why) = args.model.as_deref().and_then(|m| crate::accel::refusal(&ip, m)) {
+        println!("{program}: {why}: the fixed-point engine serves it");
+    }
+    #[cfg(target_os = "linux")]
+    return run_on(args, program, firmware, buffers, |scratch| {
+        m3rt::backend::Fallback::new(ip, FixedBackend::new(scratch))
+    });
+    #[cfg(not(target_os = "linux"))]
+    match (ip, args, program, firmware, buffers) {}
 }
 
 /// Runs a board process until it is killed (or its serial line fails): opens the slots, installs
