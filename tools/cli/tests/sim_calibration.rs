@@ -1,0 +1,57 @@
+//! The host simulator (`boards/sim`) on m3vit-t: configured as Edge-MoE it must predict the published
+//! 34.64 ms per image within ±15% and 0.504 J within ±25% (../shared/docs/anchors.md), and the per-layer
+//! tables of both design points are printed. Every figure here is SIMULATED. The test lives here because
+//! the quantized bundle comes from the ONNX converter (tract), which m3rt-sim does not depend on.
+
+mod common;
+
+use common::{bundle, model_dir, npy_f32};
+use m3rt::bundle::Bundle;
+use m3rt_cli::convert::Precision;
+use m3rt_sim::{profile, routes, Design};
+
+/// Edge-MoE's published latency and energy per image on the ZCU102 (anchors.md).
+const EDGE_MOE_MS: f64 = 34.64;
+const EDGE_MOE_J: f64 = 0.504;
+
+#[test]
+fn edge_moe_calibration_and_both_design_points() {
+    let Some(dir) = model_dir("m3vit-t") else { return };
+    let bytes = bundle(&dir, Precision::Fixed16);
+    let (_, input) = npy_f32(&dir.join("golden/input_0.npy"));
+    let b = Bundle::parse(&bytes).unwrap();
+    let h = *b.hyper();
+
+    // The routing is the input's own: every MoE layer's queues hold T·k token slots.
+    let q = routes::queues(&b, 0, &input).unwrap();
+    assert_eq!(q.len(), h.moe_count() as usize);
+    for layer in &q {
+        assert_eq!(layer.iter().sum::<u32>(), h.tokens() * h.top_k);
+    }
+    println!(
+        "experts run per MoE layer (semseg, input 0): {:?}",
+        q.iter().map(|l| l.iter().filter(|&&n| n > 0).count()).collect::<Vec<_>>()
+    );
+
+    let edge = Design::edge_moe_zcu102();
+    let r = profile(&edge, &bytes, 0, &input).unwrap();
+    println!("{r}");
+    let (ms, j) = (r.encoder.seconds * 1e3, r.encoder.energy.total_j());
+    println!(
+        "SIMULATED Edge-MoE encoder: {ms:.2} ms ({:+.1}% vs {EDGE_MOE_MS} ms), {j:.3} J ({:+.1}% vs {EDGE_MOE_J} J)",
+        (ms / EDGE_MOE_MS - 1.0) * 100.0,
+        (j / EDGE_MOE_J - 1.0) * 100.0
+    );
+    assert!((ms / EDGE_MOE_MS - 1.0).abs() <= 0.15, "simulated {ms:.2} ms is not within 15% of {EDGE_MOE_MS} ms");
+    assert!((j / EDGE_MOE_J - 1.0).abs() <= 0.25, "simulated {j:.3} J is not within 25% of {EDGE_MOE_J} J");
+    assert!(r.head.is_err(), "Edge-MoE's published design has no head (its linear.max_k is 768)");
+
+    let ours = Design::zcu104();
+    for task in 0..b.task_count() {
+        let r = profile(&ours, &bytes, task, &input).unwrap();
+        println!("task {} ({}):\n{r}", task, b.task(task).unwrap().name);
+        assert!(r.head.is_ok());
+        let gmac = (r.encoder.cost.linear_macs + r.encoder.cost.attention_macs) as f64 / 1e9;
+        assert!((0.75..0.82).contains(&gmac), "encoder {gmac} GMAC, m3vit-model.md says ~0.78");
+    }
+}
