@@ -5,6 +5,7 @@ mod demo;
 mod flash;
 mod golden_cmd;
 mod picture;
+mod profile_cmd;
 mod run;
 mod serve_cmd;
 mod tensor_io;
@@ -61,6 +62,8 @@ enum Command {
     /// Run a board on this host: the firmware's command loop on a TCP port (or a serial device), model
     /// slots as files (the code of the Linux board build, `boards/zcu104-linux`).
     Serve(serve_cmd::ServeCmd),
+    /// Simulated latency and energy of a task on an accelerator design point (host simulator), per layer.
+    Profile(profile_cmd::ProfileArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -100,5 +103,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Board(args) => board_cmd::board(&args),
         Command::Flash(args) => flash::flash(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
+        Command::Profile(args) => profile_cmd::profile(&args),
     }
 }

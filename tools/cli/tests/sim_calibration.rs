@@ -55,3 +55,32 @@ fn edge_moe_calibration_and_both_design_points() {
         assert!((0.75..0.82).contains(&gmac), "encoder {gmac} GMAC, m3vit-model.md says ~0.78");
     }
 }
+
+/// `m3rt profile` prints the simulated table of a quantized micro bundle and refuses an f32 one.
+#[test]
+fn m3rt_profile_prints_the_simulated_table() {
+    let dir = model_dir("micro").unwrap();
+    let tmp = std::env::temp_dir().join(format!("m3rt-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (q16, f32) = (tmp.join("micro-q16.m3b"), tmp.join("micro-f32.m3b"));
+    std::fs::write(&q16, &*bundle(&dir, Precision::Fixed16)).unwrap();
+    std::fs::write(&f32, &*bundle(&dir, Precision::F32)).unwrap();
+    let run = |model: &std::path::Path, board: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
+            .args(["profile", "--task", "depth", "--board", board, "--model"])
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+    let out = run(&q16, "zcu104");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("SIMULATED profile on zcu104"), "{text}");
+    for row in ["embed", "b0", "b3", "head.conv0", "encoder", "head", "end to end", "task switch: 4"] {
+        assert!(text.contains(row), "no '{row}' row in:\n{text}");
+    }
+    let out = run(&f32, "zcu104");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("quantized bundles"));
+    let _ = std::fs::remove_dir_all(tmp);
+}
