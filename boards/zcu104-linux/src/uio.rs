@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::ptr::{read_volatile, write_volatile};
 
 use m3rt::accel::bus::{BusFault, DmaMemory, RegisterBus};
+use m3rt::accel::mmio::MmioBus;
 use memmap2::{MmapOptions, MmapRaw};
 
 /// `error` with `path` in front of its message, same kind.
@@ -66,10 +67,14 @@ fn map(path: &Path, size: u64, sync: bool) -> io::Result<MmapRaw> {
 /// byte 0 of the map is register 0. The kernel maps a UIO physical map uncached (`pgprot_noncached`: device
 /// memory on aarch64), so every access reaches the slave. Offsets past the map or not a multiple of 4 are a
 /// [`BusFault`], with no access made.
+///
+/// The accesses are [`MmioBus`]'s (one implementation of the bounds-checked volatile access, bare metal and
+/// Linux), over the mapping this bus keeps alive.
 #[derive(Debug)]
 pub struct UioBus {
-    map: MmapRaw,
-    span: u32,
+    /// Kept for its lifetime: `bus` points into it.
+    _map: MmapRaw,
+    bus: MmioBus,
 }
 
 impl UioBus {
@@ -88,37 +93,26 @@ impl UioBus {
     pub fn open_path(dev: impl AsRef<Path>, size: u64) -> io::Result<Self> {
         let map = map(dev.as_ref(), size, false)?;
         let span = u32::try_from(map.len()).unwrap_or(u32::MAX);
-        Ok(Self { map, span })
+        // Safety: `map` is a shared mapping of the register page, `span` bytes (at most its length), which the
+        // kernel maps uncached; it starts on a page (4-byte aligned) and lives as long as the returned value,
+        // which alone drives it (the mapping is private to it, and `bus` is dropped with it).
+        let bus = unsafe { MmioBus::new(map.as_mut_ptr() as usize, span) };
+        Ok(Self { _map: map, bus })
     }
 
     /// Bytes of the page the bus reaches.
     pub fn span(&self) -> u32 {
-        self.span
-    }
-
-    fn word(&self, offset: u32) -> Result<*mut u32, BusFault> {
-        let end = offset.checked_add(4).ok_or(BusFault)?;
-        if !offset.is_multiple_of(4) || end > self.span {
-            return Err(BusFault);
-        }
-        // The map starts on a page, so the word is 4-byte aligned.
-        Ok(self.map.as_mut_ptr().wrapping_add(offset as usize).cast())
+        self.bus.span()
     }
 }
 
 impl RegisterBus for UioBus {
     fn read32(&mut self, offset: u32) -> Result<u32, BusFault> {
-        let p = self.word(offset)?;
-        // Safety: `p` is an aligned word inside the live shared mapping (checked by `word`); no Rust
-        // reference into the mapping exists.
-        Ok(unsafe { read_volatile(p) })
+        self.bus.read32(offset)
     }
 
     fn write32(&mut self, offset: u32, value: u32) -> Result<(), BusFault> {
-        let p = self.word(offset)?;
-        // Safety: as in `read32`; `&mut self` makes this the only access through the bus.
-        unsafe { write_volatile(p, value) };
-        Ok(())
+        self.bus.write32(offset, value)
     }
 }
 
