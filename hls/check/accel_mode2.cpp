@@ -18,3 +18,7 @@ extern "C" void m3rt_csim_accel_mode2(const uint32_t *model, const uint32_t *gat
                                       uint32_t *expert_loads, uint32_t *weight_kib) {
   m3rt_accel(model, gates, head, wq16, wq8, input, output, work, work_words, status, expert_loads, weight_kib);
 }
+
+// Installs (or, with a null hook, removes) the C-simulation trace hook of this build: every kernel's output
+// is handed to it under its golden trace name (docs/accel-ip.md), as the testbench's comparison gets it.
+extern "C" void m3rt_csim_trace_mode2(m3rt::TraceHook hook) { m3rt::trace_hook() = hook; }

@@ -64,6 +64,44 @@ macro_rules! top_functions {
 
 top_functions!(m3rt_csim_accel_mode0, m3rt_csim_accel_mode1, m3rt_csim_accel_mode2);
 
+/// The C-simulation trace hook's type (`m3rt::TraceHook` of `include/m3rt/trace.h`).
+type TraceHook = Option<unsafe extern "C" fn(name: *const std::ffi::c_char, data: *const i32, count: u64)>;
+
+unsafe extern "C" {
+    fn m3rt_csim_trace_mode0(hook: TraceHook);
+    fn m3rt_csim_trace_mode1(hook: TraceHook);
+    fn m3rt_csim_trace_mode2(hook: TraceHook);
+}
+
+std::thread_local! {
+    /// The route traces of the run in flight on this thread, when asked for ([`CsimBus::execute`]).
+    static ROUTES: std::cell::RefCell<Vec<Vec<i32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The trace hook that keeps every MoE layer's routes (`b<i>.route`: per token k experts, then k
+/// probabilities) of a run.
+unsafe extern "C" fn keep_routes(name: *const std::ffi::c_char, data: *const i32, count: u64) {
+    if name.is_null() || data.is_null() {
+        return;
+    }
+    // Safety: the IP hands a NUL-terminated name and `count` words at `data`, valid for this call.
+    let (name, words) = unsafe { (std::ffi::CStr::from_ptr(name), std::slice::from_raw_parts(data, count as usize)) };
+    if name.to_bytes().ends_with(b".route") {
+        ROUTES.with(|r| r.borrow_mut().push(words.to_vec()));
+    }
+}
+
+/// What the top function wrote to its scalar outputs in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outputs {
+    /// The status word (`m3rt::accel::Status`).
+    pub status: u32,
+    /// Experts fetched.
+    pub expert_loads: u32,
+    /// KiB of weights fetched.
+    pub weight_kib: u32,
+}
+
 /// The one lock of the IP's static on-chip buffers.
 static IP: Mutex<()> = Mutex::new(());
 
@@ -131,9 +169,22 @@ impl CsimBus {
         &self.regs
     }
 
-    /// Runs the top function over the image with the addresses in the registers; `Err` (and no run) when a
-    /// buffer is not inside the image.
-    fn run(&mut self) -> Result<(), BusFault> {
+    /// Another handle on the memory image (for a bus that builds on this one and reads the descriptor).
+    pub fn memory(&self) -> CsimDma {
+        CsimDma { ddr: Arc::clone(&self.ddr) }
+    }
+
+    /// The registers, for a bus that builds on this one (the host simulator's virtual board decides when
+    /// a run finishes).
+    pub fn registers_mut(&mut self) -> &mut ControlRegisters {
+        &mut self.regs
+    }
+
+    /// Runs the top function now over the image with the addresses in the registers and returns its
+    /// outputs, without touching the control registers; with `routes`, every MoE layer's routes of the run
+    /// (`[T, 2k]` each, in block order) are appended to it. `Err` (and no run) when a buffer is not inside
+    /// the image.
+    pub fn execute(&mut self, routes: Option<&mut Vec<Vec<i32>>>) -> Result<Outputs, BusFault> {
         let mut ddr = lock(&self.ddr);
         let len = ddr.len;
         let work_words = self.regs.scalar(regs::WORK_WORDS);
@@ -156,22 +207,26 @@ impl CsimBus {
             at(regs::OUTPUT_LO, 0)?,
             at(regs::WORK_LO, 4 * work_words as usize)?,
         ];
-        let top: TopFn = match self.mode {
-            WeightMode::Fixed16 => m3rt_csim_accel_mode0,
-            WeightMode::Int8PerTensor => m3rt_csim_accel_mode1,
-            WeightMode::Int8PerChannel => m3rt_csim_accel_mode2,
+        let (top, set_trace): (TopFn, unsafe extern "C" fn(TraceHook)) = match self.mode {
+            WeightMode::Fixed16 => (m3rt_csim_accel_mode0, m3rt_csim_trace_mode0),
+            WeightMode::Int8PerTensor => (m3rt_csim_accel_mode1, m3rt_csim_trace_mode1),
+            WeightMode::Int8PerChannel => (m3rt_csim_accel_mode2, m3rt_csim_trace_mode2),
         };
+        let traced = routes.is_some();
         let (mut status, mut expert_loads, mut weight_kib) = (u32::MAX, 0u32, 0u32);
         let _ip = IP.lock().unwrap_or_else(PoisonError::into_inner);
         let base = ddr.words.as_mut_ptr().cast::<u8>();
         let p = |i: usize| base.wrapping_add(offs[i]);
+        ROUTES.with(|r| r.borrow_mut().clear());
         // Safety: every pointer lies inside the image (checked above) and the image is locked for the call,
-        // so no Rust reference reaches it while the C++ reads and writes it; the IP's statics are behind
-        // `IP`. What the C++ reads past a pointer is bounded by the descriptor the bridge wrote from a
-        // parsed bundle (tensor offsets inside the weight section it copied) and by the maxima and
-        // `work_words` the IP checks first (status TOO_LARGE, WORK_TOO_SMALL); the guard past the image
-        // keeps a read that overran a buffer inside this allocation. The outputs are locals.
+        // so no Rust reference reaches it while the C++ reads and writes it; the IP's statics and its trace
+        // hook are behind `IP`, and the hook is removed before the lock is released. What the C++ reads past
+        // a pointer is bounded by the descriptor the bridge wrote from a parsed bundle (tensor offsets inside
+        // the weight section it copied) and by the maxima and `work_words` the IP checks first (status
+        // TOO_LARGE, WORK_TOO_SMALL); the guard past the image keeps a read that overran a buffer inside
+        // this allocation. The outputs are locals.
         unsafe {
+            set_trace(if traced { Some(keep_routes) } else { None });
             top(
                 p(0).cast(),
                 p(1).cast(),
@@ -186,10 +241,20 @@ impl CsimBus {
                 &mut expert_loads,
                 &mut weight_kib,
             );
+            set_trace(None);
         }
         drop(ddr);
+        if let Some(out) = routes {
+            ROUTES.with(|r| out.append(&mut r.borrow_mut()));
+        }
         self.runs += 1;
-        self.pending = self.regs.finish(status, expert_loads, weight_kib) == Write::Start;
+        Ok(Outputs { status, expert_loads, weight_kib })
+    }
+
+    /// Runs the top function and finishes the run in the registers at once.
+    fn run(&mut self) -> Result<(), BusFault> {
+        let o = self.execute(None)?;
+        self.pending = self.regs.finish(o.status, o.expert_loads, o.weight_kib) == Write::Start;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! profile(&Design::zcu104(), bundle_bytes, task, input) -> Report   (per layer, encoder, head, end to end)
 //! ```
 
+pub mod board;
 pub mod cycles;
 pub mod design;
 pub mod energy;

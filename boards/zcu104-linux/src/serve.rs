@@ -20,17 +20,24 @@ use crate::slots::FileStorage;
 use crate::tty::open_tty;
 
 /// Working memory of the board process: engine scratch and input/output staging, sized generously (the
-/// pages are only touched as far as a model uses them).
+/// pages are only touched as far as a model uses them), and the microsecond clock its runs are timed by.
 pub struct HostBuffers {
     scratch: Vec<f32>,
     input: Vec<f32>,
     output: Vec<f32>,
+    clock: fn() -> u64,
 }
 
 impl HostBuffers {
-    /// Buffers of `scratch` and `staging` f32 values.
+    /// Buffers of `scratch` and `staging` f32 values, runs timed by the host's clock ([`micros`]).
     pub fn new(scratch: usize, staging: usize) -> Self {
-        Self { scratch: vec![0.0; scratch], input: vec![0.0; staging], output: vec![0.0; staging] }
+        Self { scratch: vec![0.0; scratch], input: vec![0.0; staging], output: vec![0.0; staging], clock: micros }
+    }
+
+    /// Times the runs by `clock` instead (a simulated board's own time).
+    pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -70,8 +77,8 @@ where
     S: ModelStorage,
     B: Backend,
 {
-    let HostBuffers { scratch, input, output } = buffers;
-    let mut server = Server::new(line, storage, make(scratch), input, output, firmware).with_clock(micros);
+    let HostBuffers { scratch, input, output, clock } = buffers;
+    let mut server = Server::new(line, storage, make(scratch), input, output, firmware).with_clock(*clock);
     while server.run().context("serial line failed")? == Stopped::Reboot {}
     Ok(())
 }

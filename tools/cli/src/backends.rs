@@ -14,6 +14,7 @@ use m3rt::backend::{AccelBackend, AccelConfig, Backend, CpuBackend, Fallback, Fi
 use m3rt::bundle::Bundle;
 use m3rt::fixed::WeightMode;
 use m3rt_hls::csim_bus::{csim_ip, ip_profile, CsimBus, CsimDma};
+use m3rt_sim::board::{SimBus, SimClock};
 
 /// A model loaded on a backend, as the host commands use it.
 pub struct Loaded<'a> {
@@ -76,6 +77,24 @@ pub fn csim_board_backend(mode: WeightMode, dma_bytes: usize, scratch: &mut [f32
     let (bus, dma) = csim_ip(mode, dma_bytes);
     let config = AccelConfig { timeout_us: 600_000_000, ..AccelConfig::new(ip_profile(mode)) };
     Fallback::new(AccelBackend::new(bus, dma, StdClock::default(), config), FixedBackend::new(scratch))
+}
+
+/// The accelerator of the host simulator's virtual board (`m3rt serve --board sim`): the bridge over
+/// [`m3rt_sim::board`]'s bus (the C-simulated IP for function, the cycle model for time), falling back on the
+/// fixed-point engine over `scratch`.
+pub type SimBoardBackend<'s> = Fallback<AccelBackend<SimBus, CsimDma, SimClock>, FixedBackend<'s>>;
+
+/// Makes a [`SimBoardBackend`] from the parts of [`m3rt_sim::board::virtual_board`].
+pub fn sim_board_backend(
+    bus: SimBus,
+    dma: CsimDma,
+    clock: SimClock,
+    mode: WeightMode,
+    scratch: &mut [f32],
+) -> SimBoardBackend<'_> {
+    // Simulated time: the bound is far above any simulated run.
+    let config = AccelConfig { timeout_us: 600_000_000, ..AccelConfig::new(ip_profile(mode)) };
+    Fallback::new(AccelBackend::new(bus, dma, clock, config), FixedBackend::new(scratch))
 }
 
 /// Loads `bundle` on the accelerator bridge over the C-simulated IP built for the bundle's weight mode, with

@@ -8,3 +8,4 @@ mod accel_serve;
 mod command_loop;
 mod killed_process;
 mod serial_device;
+mod sim_board;
