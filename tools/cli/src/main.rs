@@ -6,6 +6,7 @@ mod flash;
 mod golden_cmd;
 mod picture;
 mod profile_cmd;
+mod profile_out;
 mod run;
 mod serve_cmd;
 mod tensor_io;

@@ -10,7 +10,7 @@ use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt_cli::golden::seeded_input;
 use m3rt_sim::Design;
 
-use crate::run;
+use crate::{profile_out, run};
 
 /// The design points shipped in `boards/sim/designs/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +39,18 @@ pub struct ProfileArgs {
     /// The input whose routing the MoE layers follow (PNG or float32 .npy); default: a seeded image.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Also write the report as JSON (every layer and total).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write one CSV row a layer.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Also write a Chrome / Perfetto trace (JSON trace event format; open it in ui.perfetto.dev).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Also write an SVG chart of per-layer latency and energy.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 /// Runs `m3rt profile`.
@@ -68,6 +80,19 @@ pub fn profile(args: &ProfileArgs) -> Result<()> {
     };
     let report = m3rt_sim::profile(&design, &bytes, task, &input)?;
     print!("{report}");
+    let model = path.display().to_string();
+    let write = |out: &Option<PathBuf>, what: &str, text: String| -> Result<()> {
+        if let Some(out) = out {
+            std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+            println!("{what} written to {}", out.display());
+        }
+        Ok(())
+    };
+    let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).unwrap_or_default();
+    write(&args.json, "JSON", pretty(profile_out::json(&report, &model, &args.task)))?;
+    write(&args.csv, "CSV", profile_out::csv(&report))?;
+    write(&args.trace, "trace", pretty(profile_out::trace(&report)))?;
+    write(&args.plot, "chart", profile_out::svg(&report, &format!("{model}, task {}", args.task)))?;
     println!(
         "task switch: {} AXI4-Lite register writes (the gate and head table addresses), no DMA [simulated as free]",
         m3rt::accel::driver::SELECT_WRITES

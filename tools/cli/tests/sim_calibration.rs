@@ -69,6 +69,14 @@ fn m3rt_profile_prints_the_simulated_table() {
         std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
             .args(["profile", "--task", "depth", "--board", board, "--model"])
             .arg(model)
+            .arg("--json")
+            .arg(tmp.join("p.json"))
+            .arg("--csv")
+            .arg(tmp.join("p.csv"))
+            .arg("--trace")
+            .arg(tmp.join("p.trace.json"))
+            .arg("--plot")
+            .arg(tmp.join("p.svg"))
             .output()
             .unwrap()
     };
@@ -79,8 +87,51 @@ fn m3rt_profile_prints_the_simulated_table() {
     for row in ["embed", "b0", "b3", "head.conv0", "encoder", "head", "end to end", "task switch: 4"] {
         assert!(text.contains(row), "no '{row}' row in:\n{text}");
     }
+    check_outputs(&tmp);
     let out = run(&f32, "zcu104");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("quantized bundles"));
     let _ = std::fs::remove_dir_all(tmp);
+}
+
+/// The four files of `m3rt profile`: the JSON report, the CSV, the trace in the Chrome trace event format
+/// (JSON object form: `traceEvents` of complete events `ph: "X"` with `name`, `ts`, `dur` in µs, `pid`,
+/// `tid`; metadata events `ph: "M"`), and the SVG chart, all consistent with each other.
+fn check_outputs(dir: &std::path::Path) {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&read("p.json")).unwrap();
+    assert_eq!(report["simulated"], true);
+    let layers = report["layers"].as_array().unwrap();
+    assert!(layers.len() >= 6);
+    let total_ms = report["end_to_end"]["ms"].as_f64().unwrap();
+    let sum_ms: f64 = layers.iter().map(|l| l["ms"].as_f64().unwrap()).sum();
+    assert!((sum_ms - total_ms).abs() <= 1e-9 * total_ms.max(1.0) + 1e-6, "{sum_ms} vs {total_ms}");
+
+    let csv = read("p.csv");
+    assert!(csv.starts_with("# SIMULATED"));
+    assert_eq!(csv.lines().count(), layers.len() + 2);
+
+    let trace: serde_json::Value = serde_json::from_str(&read("p.trace.json")).unwrap();
+    let events = trace["traceEvents"].as_array().expect("traceEvents is an array");
+    let mut next_ts = 0.0;
+    let mut complete = 0;
+    for e in events {
+        let ph = e["ph"].as_str().expect("every event has a phase");
+        assert!(e["pid"].is_u64() && e["tid"].is_u64(), "{e}");
+        assert!(e["name"].is_string(), "{e}");
+        if ph == "M" {
+            continue;
+        }
+        assert_eq!(ph, "X", "{e}");
+        let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+        assert!(dur >= 0.0 && (ts - next_ts).abs() < 1e-6, "events back to back: {e}");
+        next_ts = ts + dur;
+        complete += 1;
+    }
+    assert_eq!(complete, layers.len());
+    assert!((next_ts - total_ms * 1e3).abs() < 1e-3, "the trace spans the end-to-end latency");
+
+    let svg = read("p.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<rect").count(), 1 + 2 * layers.len(), "a background and two bars a layer");
 }
