@@ -15,6 +15,7 @@ pub mod model;
 pub mod report;
 pub mod resources;
 pub mod routes;
+pub mod sweep;
 
 pub use design::{Design, DesignError};
 pub use report::Report;

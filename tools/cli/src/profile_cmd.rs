@@ -3,7 +3,7 @@
 //! SIMULATED (a model of the design, never a measurement; `boards/sim/README.md` says where each constant
 //! comes from and which one was fitted).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use m3rt::bundle::{AlignedBytes, Bundle};
@@ -21,15 +21,33 @@ pub enum BoardName {
     EdgeMoeZcu102,
 }
 
+/// `m3rt profile [OPTIONS]`, or `m3rt profile sweep [OPTIONS]`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ProfileCmd {
+    #[command(subcommand)]
+    sweep: Option<ProfileSub>,
+    #[command(flatten)]
+    args: ProfileArgs,
+}
+
+/// The subcommands of `m3rt profile`.
+#[derive(clap::Subcommand, Debug)]
+pub enum ProfileSub {
+    /// Vary the design point's linear-unit tile, clock and precision within its device's resources
+    /// (estimates); print every variant and the Pareto front of latency against energy (SIMULATED).
+    Sweep(crate::profile_sweep::SweepArgs),
+}
+
 /// Options of `m3rt profile`.
 #[derive(clap::Args, Debug)]
 pub struct ProfileArgs {
     /// The quantized bundle (`m3rt convert --precision fixed16|int8`).
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required = true)]
+    model: Option<PathBuf>,
     /// Task name, as in the model's config.
-    #[arg(long)]
-    task: String,
+    #[arg(long, required = true)]
+    task: Option<String>,
     /// The design point.
     #[arg(long, value_enum, default_value = "zcu104", conflicts_with = "design")]
     board: BoardName,
@@ -53,16 +71,19 @@ pub struct ProfileArgs {
     plot: Option<PathBuf>,
 }
 
-/// Runs `m3rt profile`.
-pub fn profile(args: &ProfileArgs) -> Result<()> {
-    let design = match &args.design {
+/// The design point of `--board` or `--design`.
+pub fn load_design(board: BoardName, design: Option<&PathBuf>) -> Result<Design> {
+    Ok(match design {
         Some(path) => Design::load(path).with_context(|| format!("reading {}", path.display()))?,
-        None => match args.board {
+        None => match board {
             BoardName::Zcu104 => Design::zcu104(),
             BoardName::EdgeMoeZcu102 => Design::edge_moe_zcu102(),
         },
-    };
-    let path = &args.model;
+    })
+}
+
+/// The quantized bundle at `path`, the index of task `task` and the input (`input`, else a seeded image).
+pub fn load_input(path: &Path, task: &str, input: Option<&PathBuf>) -> Result<(AlignedBytes, u32, Vec<f32>)> {
     let bytes = AlignedBytes::read_file(path).with_context(|| format!("reading {}", path.display()))?;
     let bundle = Bundle::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if bundle.profile().is_none() {
@@ -71,13 +92,27 @@ pub fn profile(args: &ProfileArgs) -> Result<()> {
             path.display()
         ));
     }
-    let task = bundle.task_index(&args.task).map_err(|e| anyhow!("task '{}': {e}", args.task))?;
+    let index = bundle.task_index(task).map_err(|e| anyhow!("task '{task}': {e}"))?;
     let h = bundle.hyper();
     let (hh, ww) = (h.image_h as usize, h.image_w as usize);
-    let input = match &args.input {
+    let input = match input {
         Some(p) => run::read_input(p, hh, ww)?,
         None => seeded_input(3 * hh * ww, 1),
     };
+    Ok((bytes, index, input))
+}
+
+/// Runs `m3rt profile` (or its sweep).
+pub fn profile(cmd: &ProfileCmd) -> Result<()> {
+    if let Some(ProfileSub::Sweep(sweep)) = &cmd.sweep {
+        return crate::profile_sweep::run(sweep);
+    }
+    let args = &cmd.args;
+    let (Some(path), Some(task_name)) = (&args.model, &args.task) else {
+        return Err(anyhow!("--model and --task are required"));
+    };
+    let design = load_design(args.board, args.design.as_ref())?;
+    let (bytes, task, input) = load_input(path, task_name, args.input.as_ref())?;
     let report = m3rt_sim::profile(&design, &bytes, task, &input)?;
     print!("{report}");
     let model = path.display().to_string();
@@ -89,10 +124,10 @@ pub fn profile(args: &ProfileArgs) -> Result<()> {
         Ok(())
     };
     let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).unwrap_or_default();
-    write(&args.json, "JSON", pretty(profile_out::json(&report, &model, &args.task)))?;
+    write(&args.json, "JSON", pretty(profile_out::json(&report, &model, task_name)))?;
     write(&args.csv, "CSV", profile_out::csv(&report))?;
     write(&args.trace, "trace", pretty(profile_out::trace(&report)))?;
-    write(&args.plot, "chart", profile_out::svg(&report, &format!("{model}, task {}", args.task)))?;
+    write(&args.plot, "chart", profile_out::svg(&report, &format!("{model}, task {task_name}")))?;
     println!(
         "task switch: {} AXI4-Lite register writes (the gate and head table addresses), no DMA [simulated as free]",
         m3rt::accel::driver::SELECT_WRITES

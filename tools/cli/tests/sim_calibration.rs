@@ -135,3 +135,36 @@ fn check_outputs(dir: &std::path::Path) {
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(svg.matches("<rect").count(), 1 + 2 * layers.len(), "a background and two bars a layer");
 }
+
+/// `m3rt profile sweep` on micro: every variant of the default grid listed, the 32×32 W16A32 ones refused
+/// on DSP (2560 of the XCZU7EV's 1728, by the estimate), a Pareto front, a CSV row and a chart point each.
+#[test]
+fn m3rt_profile_sweep_lists_every_variant_and_the_front() {
+    let dir = model_dir("micro").unwrap();
+    let tmp = std::env::temp_dir().join(format!("m3rt-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let q16 = tmp.join("micro-q16.m3b");
+    std::fs::write(&q16, &*bundle(&dir, Precision::Fixed16)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
+        .args(["profile", "sweep", "--task", "semseg", "--model"])
+        .arg(&q16)
+        .arg("--csv")
+        .arg(tmp.join("s.csv"))
+        .arg("--plot")
+        .arg(tmp.join("s.svg"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("SIMULATED design-space sweep"));
+    let variants: Vec<&str> = text.lines().filter(|l| l.get(2..).is_some_and(|r| r.starts_with("zcu104-"))).collect();
+    assert_eq!(variants.len(), 5 * 3 * 2, "{text}");
+    let refused = variants.iter().filter(|l| l.contains("does not fit") && l.contains("2560 Dsp")).count();
+    assert_eq!(refused, 3, "the three 32x32 W16A32 clocks: {text}");
+    assert!(variants.iter().any(|l| l.starts_with('*')), "a Pareto front: {text}");
+    let csv = std::fs::read_to_string(tmp.join("s.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2 + 30);
+    let svg = std::fs::read_to_string(tmp.join("s.svg")).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 30 - refused, "one point per simulated variant");
+    let _ = std::fs::remove_dir_all(tmp);
+}
