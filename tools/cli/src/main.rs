@@ -65,7 +65,7 @@ enum Command {
     /// slots as files (the code of the Linux board build, `boards/zcu104-linux`).
     Serve(serve_cmd::ServeCmd),
     /// Simulated latency and energy of a task on an accelerator design point (host simulator), per layer.
-    Profile(profile_cmd::ProfileCmd),
+    Profile(Box<profile_cmd::ProfileCmd>),
 }
 
 fn main() -> std::process::ExitCode {
