@@ -16,6 +16,8 @@ pub struct Cost {
     pub attention_macs: u64,
     /// Bytes read from DDR (activations and weights).
     pub ddr_read: u64,
+    /// Of `ddr_read`, the weight (and bias) bytes.
+    pub ddr_weight_read: u64,
     /// Bytes written to DDR.
     pub ddr_write: u64,
     /// 72-bit word reads of the on-chip weight buffers.
@@ -32,6 +34,7 @@ impl Add for Cost {
             linear_macs: self.linear_macs + o.linear_macs,
             attention_macs: self.attention_macs + o.attention_macs,
             ddr_read: self.ddr_read + o.ddr_read,
+            ddr_weight_read: self.ddr_weight_read + o.ddr_weight_read,
             ddr_write: self.ddr_write + o.ddr_write,
             weight_buffer_reads: self.weight_buffer_reads + o.weight_buffer_reads,
             buffer_reads: self.buffer_reads + o.buffer_reads,
@@ -154,6 +157,7 @@ impl Linear {
                 cycles: busy + depth,
                 linear_macs: self.m * self.k * w,
                 ddr_read: self.read_bytes + rmw + weight_bytes,
+                ddr_weight_read: weight_bytes,
                 ddr_write: write,
                 weight_buffer_reads: compute * words72(weights_per_cycle * wb * 8),
                 buffer_reads: compute * words72(tr * 32),

@@ -1,11 +1,14 @@
 //! The model as the accelerator runs it: the kernels in order, each with its cost on a design point, the
-//! MoE layers queue by queue from the input's actual routing; then the schedule, which overlaps each
+//! MoE layers from the input's actual routing, queue by queue (reordered) or token by token with an expert
+//! cache ([`encoder_scheduled`]); then the schedule, which overlaps each
 //! panel's execution with the next panel's weight load when the weight buffers are double buffered.
 
 use m3rt::model::Hyper;
 
 use crate::cycles::{self, Cost, Linear, Panel};
 use crate::design::Design;
+use crate::routes::Routing;
+use crate::schedule::{lru_hits, Schedule};
 
 /// Which part of the model a kernel belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,21 +68,84 @@ struct Builder<'d> {
 
 impl Builder<'_> {
     fn linear(&mut self, layer: &str, kernel: &str, l: Linear) -> Result<(), TooLarge> {
+        self.linear_resident(layer, kernel, l, false)
+    }
+
+    /// A linear whose weights are already on chip when `resident` (a token-order cache hit): its panels
+    /// load nothing and read no weights from DDR.
+    fn linear_resident(&mut self, layer: &str, kernel: &str, l: Linear, resident: bool) -> Result<(), TooLarge> {
         if l.k > u64::from(self.d.linear.max_k) {
             return Err(TooLarge { kernel: format!("{layer}.{kernel}"), k: l.k, max_k: self.d.linear.max_k.into() });
         }
-        let work = Work::Linear(l.panels(self.d));
-        self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part: self.part, work });
+        let mut panels = l.panels(self.d);
+        if resident {
+            for p in &mut panels {
+                p.load = 0;
+                p.exec.ddr_read -= p.exec.ddr_weight_read;
+                p.exec.ddr_weight_read = 0;
+            }
+        }
+        self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part: self.part, work: Work::Linear(panels) });
         Ok(())
     }
 
     fn fixed(&mut self, layer: &str, kernel: &str, c: Cost) {
         self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part: self.part, work: Work::Fixed(c) });
     }
+
+    /// One expert over `n` rows: fc1+GELU, fc2 (scatter-add fused or a separate pass), named `{name}.fc1+gelu`...
+    fn expert(&mut self, h: &Hyper, layer: &str, name: &str, n: u64, resident: bool) -> Result<(), TooLarge> {
+        let (dim, dh) = (u64::from(h.dim), u64::from(h.expert_hidden));
+        let fc1 = Linear { gelu: true, ..Linear::rows(n, dim, dh) };
+        self.linear_resident(layer, &format!("{name}.fc1+gelu"), fc1, resident)?;
+        let fused = self.d.misc.scatter_fused;
+        let fc2 = Linear { read_modify_write: fused, ..Linear::rows(n, dh, dim) };
+        self.linear_resident(layer, &format!("{name}.fc2"), fc2, resident)?;
+        if !fused {
+            let nd = n * dim * 4;
+            self.fixed(layer, &format!("{name}.scatter"), cycles::elementwise(self.d, &[nd, nd], &[nd]));
+        }
+        Ok(())
+    }
 }
 
-/// The encoder's kernels; `queues[j][e]` is the number of tokens MoE layer `j` sends to expert `e`.
+/// The encoder's kernels; `queues[j][e]` is the number of tokens MoE layer `j` sends to expert `e`
+/// (the reordered schedule, expert by expert).
 pub fn encoder(d: &Design, h: &Hyper, queues: &[Vec<u32>]) -> Result<Vec<Op>, TooLarge> {
+    encoder_with(d, h, &mut |b, l, j| {
+        let counts = queues.get(j).map(Vec::as_slice).unwrap_or(&[]);
+        for (x, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            b.expert(h, l, &format!("e{x}"), u64::from(n), false)?;
+        }
+        Ok(())
+    })
+}
+
+/// The encoder's kernels under `schedule`, from the routes of every MoE layer (`routing.layers[j]`, token
+/// `t`'s experts at `t·k..t·k+k`). Reordered: as [`encoder`] on the routing's queues. Token order: per
+/// token, per expert of its route, fc1+GELU and fc2 over that one row (`t{t}.e{x}.fc1+gelu`, ...), the
+/// weights loaded on an LRU miss only ([`crate::schedule::lru_hits`]; the cache starts empty at every MoE
+/// layer). Check the schedule first ([`Schedule::check`]): a cache below `top_k` is costed as given.
+pub fn encoder_scheduled(d: &Design, h: &Hyper, routing: &Routing, schedule: Schedule) -> Result<Vec<Op>, TooLarge> {
+    match schedule {
+        Schedule::Reordered => encoder(d, h, &routing.queues()),
+        Schedule::TokenOrder { cache_experts } => {
+            let k = routing.top_k.max(1) as usize;
+            encoder_with(d, h, &mut |b, l, j| {
+                let routes = routing.layers.get(j).map(Vec::as_slice).unwrap_or(&[]);
+                let hits = lru_hits(routes, cache_experts);
+                for (slot, (&x, &hit)) in routes.iter().zip(&hits).enumerate() {
+                    b.expert(h, l, &format!("t{}.e{x}", slot / k), 1, hit)?;
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+type Moe<'a> = dyn FnMut(&mut Builder<'_>, &str, usize) -> Result<(), TooLarge> + 'a;
+
+fn encoder_with(d: &Design, h: &Hyper, moe: &mut Moe<'_>) -> Result<Vec<Op>, TooLarge> {
     let (t, dim, p) = (u64::from(h.tokens()), u64::from(h.dim), u64::from(h.patch));
     let td = t * dim * 4;
     let mut b = Builder { d, part: Part::Encoder, ops: Vec::new() };
@@ -108,22 +174,7 @@ pub fn encoder(d: &Design, h: &Hyper, queues: &[Vec<u32>]) -> Result<Vec<Op>, To
                 let e = u64::from(h.experts);
                 b.linear(&l, "gate", Linear { write_bytes_per_col: 0, ..Linear::rows(t, dim, e) })?;
                 b.fixed(&l, "router", cycles::router(d, t, e, u64::from(h.top_k)));
-                let dh = u64::from(h.expert_hidden);
-                let counts = queues.get(j as usize).map(Vec::as_slice).unwrap_or(&[]);
-                for (x, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-                    let n = u64::from(n);
-                    b.linear(&l, &format!("e{x}.fc1+gelu"), Linear { gelu: true, ..Linear::rows(n, dim, dh) })?;
-                    let fused = d.misc.scatter_fused;
-                    b.linear(
-                        &l,
-                        &format!("e{x}.fc2"),
-                        Linear { read_modify_write: fused, ..Linear::rows(n, dh, dim) },
-                    )?;
-                    if !fused {
-                        let nd = n * dim * 4;
-                        b.fixed(&l, &format!("e{x}.scatter"), cycles::elementwise(d, &[nd, nd], &[nd]));
-                    }
-                }
+                moe(&mut b, &l, j as usize)?;
             }
         }
         b.fixed(&l, "res2", cycles::elementwise(d, &[td, td], &[td]));

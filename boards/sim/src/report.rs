@@ -9,6 +9,8 @@ use crate::cycles::Cost;
 use crate::design::Design;
 use crate::energy::{self, Energy, TABLE};
 use crate::model::{self, Op, Part, TooLarge};
+use crate::routes::Routing;
+use crate::schedule::{self, lru_misses, Schedule};
 
 /// One layer's simulated figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +49,13 @@ pub struct Report {
     pub encoder: Total,
     /// The head, or why the design cannot run it.
     pub head: Result<Total, TooLarge>,
+    /// The order the MoE layers ran in.
+    pub schedule: Schedule,
+    /// On-chip weight memory the schedule needs, bytes ([`schedule::onchip_weight_bytes`]).
+    pub onchip_weight_bytes: u64,
+    /// Expert weight loads from DDR over the encoder's MoE layers: the non-empty queues (reordered) or the
+    /// cache misses (token order).
+    pub expert_loads: u64,
 }
 
 impl Report {
@@ -83,9 +92,40 @@ fn total(d: &Design, layers: &[Layer]) -> Total {
 }
 
 /// The report for a model of hyperparameters `h`, a task of `channels` output channels and the MoE queue
-/// lengths `queues` (from [`crate::routes::queues`], or given).
+/// lengths `queues` (from [`crate::routes::queues`], or given), reordered schedule.
 pub fn simulate(d: &Design, h: &Hyper, channels: u32, queues: &[Vec<u32>]) -> Result<Report, TooLarge> {
-    let enc = layers(d, &model::encoder(d, h, queues)?);
+    let loads = queues.iter().flatten().filter(|&&n| n > 0).count() as u64;
+    finish(d, h, channels, model::encoder(d, h, queues)?, Schedule::Reordered, loads)
+}
+
+/// The report under `schedule` for the MoE routes `routing` (from [`crate::routes::routing`], or given).
+/// Refuses a token-order cache smaller than `top_k` ([`schedule::CacheTooSmall`]) and a kernel too wide for
+/// the design ([`TooLarge`]).
+pub fn simulate_routing(
+    d: &Design,
+    h: &Hyper,
+    channels: u32,
+    routing: &Routing,
+    schedule: Schedule,
+) -> anyhow::Result<Report> {
+    schedule.check(h.top_k)?;
+    let loads = match schedule {
+        Schedule::Reordered => routing.queues().iter().flatten().filter(|&&n| n > 0).count() as u64,
+        Schedule::TokenOrder { cache_experts } => routing.layers.iter().map(|r| lru_misses(r, cache_experts)).sum(),
+    };
+    let ops = model::encoder_scheduled(d, h, routing, schedule)?;
+    Ok(finish(d, h, channels, ops, schedule, loads)?)
+}
+
+fn finish(
+    d: &Design,
+    h: &Hyper,
+    channels: u32,
+    encoder_ops: Vec<Op>,
+    schedule: Schedule,
+    expert_loads: u64,
+) -> Result<Report, TooLarge> {
+    let enc = layers(d, &encoder_ops);
     let encoder = total(d, &enc);
     let mut all = enc;
     let head = model::head(d, h, channels).map(|ops| {
@@ -96,7 +136,17 @@ pub fn simulate(d: &Design, h: &Hyper, channels: u32, queues: &[Vec<u32>]) -> Re
         all.extend(hl);
         t
     });
-    Ok(Report { design: d.name.clone(), clock_mhz: d.clock_mhz, layers: all, encoder, head })
+    let onchip_weight_bytes = schedule::onchip_weight_bytes(d, h, schedule);
+    Ok(Report {
+        design: d.name.clone(),
+        clock_mhz: d.clock_mhz,
+        layers: all,
+        encoder,
+        head,
+        schedule,
+        onchip_weight_bytes,
+        expert_loads,
+    })
 }
 
 impl fmt::Display for Report {
@@ -122,6 +172,12 @@ impl fmt::Display for Report {
             Ok(h) => line(f, "head", h)?,
             Err(e) => writeln!(f, "{:<12} not simulated: {e}", "head")?,
         }
-        line(f, "end to end", &self.end_to_end())
+        line(f, "end to end", &self.end_to_end())?;
+        let kib = self.onchip_weight_bytes as f64 / 1024.0;
+        writeln!(
+            f,
+            "schedule: {}, {kib:.0} KiB of on-chip weight memory, {} expert loads  [simulated]",
+            self.schedule, self.expert_loads
+        )
     }
 }

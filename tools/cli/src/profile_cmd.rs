@@ -69,6 +69,25 @@ pub struct ProfileArgs {
     /// Also write an SVG chart of per-layer latency and energy.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// The MoE layers' schedule: expert by expert over the token queues (the IP's), or token by token with
+    /// an LRU cache of `--cache-experts` experts (what M³ViT compared against).
+    #[arg(long, value_enum, default_value = "reordered")]
+    schedule: ScheduleName,
+    /// Experts the token-order schedule's on-chip cache holds.
+    #[arg(long, default_value_t = 4)]
+    cache_experts: u32,
+    /// Also compare the two schedules (latency, DRAM traffic, on-chip weight memory, energy).
+    #[arg(long)]
+    compare: bool,
+}
+
+/// `--schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleName {
+    /// Expert by expert over each expert's token queue (compute reordering).
+    Reordered,
+    /// Token by token, an expert cache.
+    TokenOrder,
 }
 
 /// The design point of `--board` or `--design`.
@@ -113,8 +132,15 @@ pub fn profile(cmd: &ProfileCmd) -> Result<()> {
     };
     let design = load_design(args.board, args.design.as_ref())?;
     let (bytes, task, input) = load_input(path, task_name, args.input.as_ref())?;
-    let report = m3rt_sim::profile(&design, &bytes, task, &input)?;
+    let schedule = match args.schedule {
+        ScheduleName::Reordered => m3rt_sim::Schedule::Reordered,
+        ScheduleName::TokenOrder => m3rt_sim::Schedule::TokenOrder { cache_experts: args.cache_experts },
+    };
+    let report = m3rt_sim::profile_with(&design, &bytes, task, &input, schedule)?;
     print!("{report}");
+    if args.compare {
+        print!("{}", m3rt_sim::compare(&design, &bytes, task, &input, args.cache_experts)?);
+    }
     let model = path.display().to_string();
     let write = |out: &Option<PathBuf>, what: &str, text: String| -> Result<()> {
         if let Some(out) = out {

@@ -168,3 +168,33 @@ fn m3rt_profile_sweep_lists_every_variant_and_the_front() {
     assert_eq!(svg.matches("<circle").count(), 30 - refused, "one point per simulated variant");
     let _ = std::fs::remove_dir_all(tmp);
 }
+
+/// `m3rt profile --schedule token-order --compare` on micro: the token-order run and the comparison table.
+#[test]
+fn m3rt_profile_compares_the_schedules() {
+    let dir = model_dir("micro").unwrap();
+    let tmp = std::env::temp_dir().join(format!("m3rt-schedules-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let q16 = tmp.join("micro-q16.m3b");
+    std::fs::write(&q16, &*bundle(&dir, Precision::Fixed16)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
+        .args(["profile", "--task", "semseg", "--schedule", "token-order", "--cache-experts", "2", "--compare"])
+        .arg("--model")
+        .arg(&q16)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("SIMULATED schedule comparison"), "{text}");
+    for row in ["latency ms", "DRAM weights KiB", "on-chip weights KiB", "expert loads", "energy mJ"] {
+        assert!(text.contains(row), "no '{row}' in:\n{text}");
+    }
+    // A cache smaller than top-k cannot hold one token's experts.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
+        .args(["profile", "--task", "semseg", "--schedule", "token-order", "--cache-experts", "1", "--model"])
+        .arg(&q16)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(tmp);
+}
