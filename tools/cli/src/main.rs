@@ -8,6 +8,8 @@ mod picture;
 mod profile_cmd;
 mod profile_out;
 mod profile_sweep;
+mod raster;
+mod roofline;
 mod run;
 mod serve_cmd;
 mod tensor_io;

@@ -66,7 +66,7 @@ pub struct ProfileArgs {
     /// Also write a Chrome / Perfetto trace (JSON trace event format; open it in ui.perfetto.dev).
     #[arg(long)]
     trace: Option<PathBuf>,
-    /// Also write an SVG chart of per-layer latency and energy.
+    /// Also write a chart of per-layer latency and energy bars: `.png` or `.svg`.
     #[arg(long)]
     plot: Option<PathBuf>,
     /// The MoE layers' schedule: expert by expert over the token queues (the IP's), or token by token with
@@ -153,7 +153,17 @@ pub fn profile(cmd: &ProfileCmd) -> Result<()> {
     write(&args.json, "JSON", pretty(profile_out::json(&report, &model, task_name)))?;
     write(&args.csv, "CSV", profile_out::csv(&report))?;
     write(&args.trace, "trace", pretty(profile_out::trace(&report)))?;
-    write(&args.plot, "chart", profile_out::svg(&report, &format!("{model}, task {task_name}")))?;
+    if let Some(out) = &args.plot {
+        let roof = profile_out::Roof::of(&design);
+        let title = format!("{model}, task {task_name}");
+        match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("png") => profile_out::png(&report, &roof, &title, out)?,
+            Some("svg") => std::fs::write(out, profile_out::svg(&report, &roof, &title))
+                .with_context(|| format!("writing {}", out.display()))?,
+            _ => return Err(anyhow!("--plot {}: name a .png or a .svg file", out.display())),
+        }
+        println!("chart written to {}", out.display());
+    }
     println!(
         "task switch: {} AXI4-Lite register writes (the gate and head table addresses), no DMA [simulated as free]",
         m3rt::accel::driver::SELECT_WRITES

@@ -8,6 +8,9 @@ use m3rt_sim::model::Part;
 use m3rt_sim::report::{Layer, Report, Total};
 use serde_json::{json, Value};
 
+pub use crate::roofline::Roof;
+use crate::roofline::{roofline_points, LogBox};
+
 fn part(p: Part) -> &'static str {
     match p {
         Part::Encoder => "encoder",
@@ -107,9 +110,10 @@ pub fn trace(r: &Report) -> Value {
 }
 
 /// An SVG chart: per layer, a latency bar and an energy bar, each scaled to the largest layer.
-pub fn svg(r: &Report, title: &str) -> String {
+pub fn svg(r: &Report, roof: &Roof, title: &str) -> String {
     let (w, row, left, bar) = (900.0, 18.0, 110.0, 330.0);
-    let h = 70.0 + row * r.layers.len() as f64;
+    let bars_h = 70.0 + row * r.layers.len() as f64;
+    let h = bars_h + 380.0;
     let max_ms = r.layers.iter().map(|l| layer_ms(r, l)).fold(1e-12, f64::max);
     let max_j = r.layers.iter().map(|l| l.energy.total_j()).fold(1e-15, f64::max);
     let mut s = format!(
@@ -142,8 +146,97 @@ pub fn svg(r: &Report, title: &str) -> String {
             elx = left + bar + 64.0 + ew,
         );
     }
+    let b = LogBox { x0: left, y0: bars_h + 40.0, w: 600.0, h: 300.0, ymax: roof.peak_gmacs * 10.0 };
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"{}\" font-size=\"13\">roofline: {:.1} GMAC/s peak, {:.1} GB/s from DDR (log-log)</text>\
+         <rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\
+         <text x=\"{}\" y=\"{}\">MAC per DDR byte, 0.1 to 10 000</text>\
+         <text x=\"10\" y=\"{}\">GMAC/s</text>",
+        bars_h + 22.0,
+        roof.peak_gmacs,
+        roof.mem_gbps,
+        b.x0,
+        b.y0,
+        b.w,
+        b.h,
+        b.x0 + 200.0,
+        b.y0 + b.h + 20.0,
+        b.y0 + 10.0
+    );
+    let pts: Vec<String> = (0..=100)
+        .map(|i| {
+            let v = 10f64.powf(-1.0 + 5.0 * f64::from(i) / 100.0);
+            format!("{:.1},{:.1}", b.x(v), b.y(roof.attainable(v)))
+        })
+        .collect();
+    let _ = writeln!(s, "<polyline points=\"{}\" fill=\"none\" stroke=\"#555\" stroke-width=\"2\"/>", pts.join(" "));
+    for (l, i, g) in roofline_points(r) {
+        let color = if l.part == Part::Encoder { "#4e79a7" } else { "#f28e2b" };
+        let _ = writeln!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{color}\"><title>{}: {i:.2} MAC/B, {g:.2} GMAC/s</title></circle>",
+            b.x(i),
+            b.y(g),
+            xml(&l.name)
+        );
+    }
     s.push_str("</svg>\n");
     s
+}
+
+/// The chart of [`svg`] as a PNG: per layer, a latency bar and an energy bar (encoder blue, head orange).
+pub fn png(r: &Report, roof: &Roof, title: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    use crate::raster::Canvas;
+    let (row, left, bar) = (20usize, 120usize, 330usize);
+    let bars_h = 76 + row * r.layers.len();
+    let (w, h) = (left + 2 * bar + 190, bars_h + 400);
+    let mut c = Canvas::new(w, h);
+    let black = [0, 0, 0];
+    c.text(10, 10, &format!("{title} - SIMULATED on {} at {} MHz", r.design, r.clock_mhz), 1, black);
+    c.text(left, 40, "latency (ms)", 1, black);
+    c.text(left + bar + 80, 40, "energy (mJ)", 1, black);
+    let max_ms = r.layers.iter().map(|l| layer_ms(r, l)).fold(1e-12, f64::max);
+    let max_j = r.layers.iter().map(|l| l.energy.total_j()).fold(1e-15, f64::max);
+    for (i, l) in r.layers.iter().enumerate() {
+        let y = 58 + row * i;
+        let (ms, j) = (layer_ms(r, l), l.energy.total_j());
+        let (color, light) = match l.part {
+            Part::Encoder => ([78, 121, 167], [150, 178, 206]),
+            Part::Head => ([242, 142, 43], [248, 190, 130]),
+        };
+        let lw = ((bar as f64) * ms / max_ms).round() as usize;
+        let ew = ((bar as f64) * j / max_j).round() as usize;
+        c.text(10, y + 4, &l.name, 1, black);
+        c.rect(left, y, lw.max(1), row - 5, color);
+        c.text(left + lw + 4, y + 4, &format!("{ms:.3}"), 1, black);
+        let ex = left + bar + 80;
+        c.rect(ex, y, ew.max(1), row - 5, light);
+        c.text(ex + ew + 4, y + 4, &format!("{:.3}", j * 1e3), 1, black);
+    }
+    let b = LogBox { x0: left as f64, y0: (bars_h + 40) as f64, w: 600.0, h: 300.0, ymax: roof.peak_gmacs * 10.0 };
+    c.text(
+        10,
+        bars_h + 14,
+        &format!("roofline: {:.1} GMAC/s peak, {:.1} GB/s from DDR (log-log)", roof.peak_gmacs, roof.mem_gbps),
+        1,
+        black,
+    );
+    let (bx, by, bw, bh) = (b.x0 as usize, b.y0 as usize, b.w as usize, b.h as usize);
+    for (x, y, w, h) in [(bx, by, bw, 1), (bx, by + bh, bw + 1, 1), (bx, by, 1, bh), (bx + bw, by, 1, bh)] {
+        c.rect(x, y, w, h, black);
+    }
+    c.text(bx + 200, by + bh + 10, "MAC per DDR byte, 0.1 to 10 000", 1, black);
+    c.text(10, by + 4, "GMAC/s", 1, black);
+    for i in 0..=600 {
+        let v = 10f64.powf(-1.0 + 5.0 * f64::from(i) / 600.0);
+        c.rect(b.x(v) as usize, b.y(roof.attainable(v)) as usize, 2, 2, [85, 85, 85]);
+    }
+    for (l, i, g) in roofline_points(r) {
+        let color = if l.part == Part::Encoder { [78, 121, 167] } else { [242, 142, 43] };
+        c.rect(b.x(i) as usize - 3, b.y(g) as usize - 3, 7, 7, color);
+    }
+    c.write_png(path)
 }
 
 /// `text` with XML's special characters escaped.

@@ -88,6 +88,29 @@ fn m3rt_profile_prints_the_simulated_table() {
         assert!(text.contains(row), "no '{row}' row in:\n{text}");
     }
     check_outputs(&tmp);
+    // The PNG chart: its size follows the layers, and the first layer's latency bar is the encoder's blue.
+    let png_path = tmp.join("p.png");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
+        .args(["profile", "--task", "depth", "--model"])
+        .arg(&q16)
+        .arg("--plot")
+        .arg(&png_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0u8; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let layers = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(tmp.join("p.json")).unwrap())
+        .unwrap()["layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    // Bars, then the roofline panel.
+    assert_eq!((info.width, info.height), (120 + 2 * 330 + 190, 76 + 20 * layers as u32 + 400));
+    let at = |x: usize, y: usize| &buf[(y * info.width as usize + x) * 3..][..3];
+    assert_eq!(at(121, 60), [78, 121, 167], "the first layer's latency bar");
     let out = run(&f32, "zcu104");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("quantized bundles"));
@@ -133,7 +156,12 @@ fn check_outputs(dir: &std::path::Path) {
 
     let svg = read("p.svg");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<rect").count(), 1 + 2 * layers.len(), "a background and two bars a layer");
+    assert_eq!(
+        svg.matches("<rect").count(),
+        2 + 2 * layers.len(),
+        "a background, two bars a layer, the roofline's box"
+    );
+    assert!(svg.contains("roofline:") && svg.contains("<polyline"), "the roofline panel");
 }
 
 /// `m3rt profile sweep` on micro: every variant of the default grid listed, the 32×32 W16A32 ones refused
