@@ -6,6 +6,7 @@ mod flash;
 mod golden_cmd;
 mod picture;
 mod profile_cmd;
+mod profile_cpu;
 mod profile_out;
 mod profile_sweep;
 mod raster;

@@ -21,6 +21,17 @@ pub enum BoardName {
     EdgeMoeZcu102,
 }
 
+/// What `m3rt profile --board` profiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileBoard {
+    /// Our accelerator IP on a ZCU104 (simulated).
+    Zcu104,
+    /// Edge-MoE's published design on a ZCU102 (simulated, encoder only).
+    EdgeMoeZcu102,
+    /// The CPU fallback: measured on this host, estimated for the boards' cores.
+    Cpu,
+}
+
 /// `m3rt profile [OPTIONS]`, or `m3rt profile sweep [OPTIONS]`.
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -42,15 +53,19 @@ pub enum ProfileSub {
 /// Options of `m3rt profile`.
 #[derive(clap::Args, Debug)]
 pub struct ProfileArgs {
-    /// The quantized bundle (`m3rt convert --precision fixed16|int8`).
+    /// The bundle: quantized (`m3rt convert --precision fixed16|int8`) for an accelerator design point, f32
+    /// or f16 for `--board cpu`.
     #[arg(long, required = true)]
     model: Option<PathBuf>,
     /// Task name, as in the model's config.
     #[arg(long, required = true)]
     task: Option<String>,
-    /// The design point.
+    /// The design point, or `cpu`: the CPU fallback measured on this host, with estimates for the boards.
     #[arg(long, value_enum, default_value = "zcu104", conflicts_with = "design")]
-    board: BoardName,
+    board: ProfileBoard,
+    /// With `--board cpu`: timed runs (after one warm-up) whose per-stage medians are reported.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
     /// A design point file instead (TOML, as `boards/sim/designs/*.toml`).
     #[arg(long)]
     design: Option<PathBuf>,
@@ -121,6 +136,21 @@ pub fn load_input(path: &Path, task: &str, input: Option<&PathBuf>) -> Result<(A
     Ok((bytes, index, input))
 }
 
+/// `m3rt profile --board cpu`.
+fn profile_cpu(args: &ProfileArgs, path: &Path, task_name: &str) -> Result<()> {
+    let bytes = AlignedBytes::read_file(path).with_context(|| format!("reading {}", path.display()))?;
+    let bundle = Bundle::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let task = bundle.task_index(task_name).map_err(|e| anyhow!("task '{task_name}': {e}"))?;
+    let h = bundle.hyper();
+    let (hh, ww) = (h.image_h as usize, h.image_w as usize);
+    let input = match &args.input {
+        Some(p) => run::read_input(p, hh, ww)?,
+        None => seeded_input(3 * hh * ww, 1),
+    };
+    print!("{}", crate::profile_cpu::profile(bundle, task, &input, args.repeat)?);
+    Ok(())
+}
+
 /// Runs `m3rt profile` (or its sweep).
 pub fn profile(cmd: &ProfileCmd) -> Result<()> {
     if let Some(ProfileSub::Sweep(sweep)) = &cmd.sweep {
@@ -130,7 +160,12 @@ pub fn profile(cmd: &ProfileCmd) -> Result<()> {
     let (Some(path), Some(task_name)) = (&args.model, &args.task) else {
         return Err(anyhow!("--model and --task are required"));
     };
-    let design = load_design(args.board, args.design.as_ref())?;
+    let board = match args.board {
+        ProfileBoard::Zcu104 => BoardName::Zcu104,
+        ProfileBoard::EdgeMoeZcu102 => BoardName::EdgeMoeZcu102,
+        ProfileBoard::Cpu => return profile_cpu(args, path, task_name),
+    };
+    let design = load_design(board, args.design.as_ref())?;
     let (bytes, task, input) = load_input(path, task_name, args.input.as_ref())?;
     let schedule = match args.schedule {
         ScheduleName::Reordered => m3rt_sim::Schedule::Reordered,

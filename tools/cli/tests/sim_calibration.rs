@@ -226,3 +226,39 @@ fn m3rt_profile_compares_the_schedules() {
     assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(tmp);
 }
+
+/// `m3rt profile --board cpu` on micro's f32 bundle: a measured row per stage (patch embedding, 4 blocks, the
+/// head) and the total; the patch embedding's MACs by hand: 2 × 4 patches × D 64 × (3 · 16 · 16) inputs =
+/// 393 216 = 0.39 MMAC. A quantized bundle is refused.
+#[test]
+fn m3rt_profile_board_cpu_measures_the_stages() {
+    let dir = model_dir("micro").unwrap();
+    let tmp = std::env::temp_dir().join(format!("m3rt-profile-cpu-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (f32, q16) = (tmp.join("micro.m3b"), tmp.join("micro-q16.m3b"));
+    std::fs::write(&f32, &*bundle(&dir, Precision::F32)).unwrap();
+    std::fs::write(&q16, &*bundle(&dir, Precision::Fixed16)).unwrap();
+    let run = |model: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
+            .args(["profile", "--board", "cpu", "--repeat", "2", "--task", "depth", "--model"])
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+    let out = run(&f32);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("CPU fallback: MEASURED on this host"), "{text}");
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    let stage = |name: &str| rows.iter().find(|r| r.first() == Some(&name)).unwrap_or_else(|| panic!("{name}: {text}"));
+    assert_eq!(stage("embed")[1], "0.39");
+    for name in ["b0", "b1", "b2", "b3", "head", "total"] {
+        let r = stage(name);
+        assert!(r[2].parse::<f64>().unwrap() > 0.0, "{name} has a measured time: {text}");
+    }
+    assert!(text.contains("[estimate]"));
+    let out = run(&q16);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("f32 or f16 bundle"));
+    let _ = std::fs::remove_dir_all(tmp);
+}
