@@ -66,6 +66,10 @@ pub struct ProfileArgs {
     /// With `--board cpu`: timed runs (after one warm-up) whose per-stage medians are reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
+    /// Simulate this many frames (the input, then seeded images) and report the spread of their latency
+    /// and energy: each frame routes its own way.
+    #[arg(long, default_value_t = 1)]
+    frames: usize,
     /// A design point file instead (TOML, as `boards/sim/designs/*.toml`).
     #[arg(long)]
     design: Option<PathBuf>,
@@ -136,6 +140,41 @@ pub fn load_input(path: &Path, task: &str, input: Option<&PathBuf>) -> Result<(A
     Ok((bytes, index, input))
 }
 
+/// Simulates `frames` frames (`first`, then seeded images 2, 3, ...) with a progress bar and prints the
+/// mean, minimum and maximum end-to-end latency and energy.
+fn print_frames(
+    design: &Design,
+    bytes: &[u8],
+    task: u32,
+    first: &[f32],
+    schedule: m3rt_sim::Schedule,
+    frames: usize,
+) -> Result<()> {
+    let bar = indicatif::ProgressBar::new(frames as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("simulating frames {bar:40} {pos}/{len} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut figures = Vec::with_capacity(frames);
+    for f in 0..frames {
+        let input = if f == 0 { first.to_vec() } else { seeded_input(first.len(), f as u64 + 1) };
+        let t = m3rt_sim::profile_with(design, bytes, task, &input, schedule)?.end_to_end();
+        figures.push((t.seconds * 1e3, t.energy.total_j()));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let stats = |v: Vec<f64>| {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        (mean, v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max))
+    };
+    let (ms, j) = (stats(figures.iter().map(|f| f.0).collect()), stats(figures.iter().map(|f| f.1).collect()));
+    println!(
+        "over {frames} frames: end to end {:.3} ms mean ({:.3} .. {:.3}), {:.4} J mean ({:.4} .. {:.4})  [simulated]",
+        ms.0, ms.1, ms.2, j.0, j.1, j.2
+    );
+    Ok(())
+}
+
 /// `m3rt profile --board cpu`.
 fn profile_cpu(args: &ProfileArgs, path: &Path, task_name: &str) -> Result<()> {
     let bytes = AlignedBytes::read_file(path).with_context(|| format!("reading {}", path.display()))?;
@@ -175,6 +214,9 @@ pub fn profile(cmd: &ProfileCmd) -> Result<()> {
     print!("{report}");
     if args.compare {
         print!("{}", m3rt_sim::compare(&design, &bytes, task, &input, args.cache_experts)?);
+    }
+    if args.frames > 1 {
+        print_frames(&design, &bytes, task, &input, schedule, args.frames)?;
     }
     let model = path.display().to_string();
     let write = |out: &Option<PathBuf>, what: &str, text: String| -> Result<()> {

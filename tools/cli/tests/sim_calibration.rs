@@ -207,6 +207,7 @@ fn m3rt_profile_compares_the_schedules() {
     std::fs::write(&q16, &*bundle(&dir, Precision::Fixed16)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_m3rt"))
         .args(["profile", "--task", "semseg", "--schedule", "token-order", "--cache-experts", "2", "--compare"])
+        .args(["--frames", "3"])
         .arg("--model")
         .arg(&q16)
         .output()
@@ -214,6 +215,7 @@ fn m3rt_profile_compares_the_schedules() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("SIMULATED schedule comparison"), "{text}");
+    assert!(text.contains("over 3 frames: end to end"), "{text}");
     for row in ["latency ms", "DRAM weights KiB", "on-chip weights KiB", "expert loads", "energy mJ"] {
         assert!(text.contains(row), "no '{row}' in:\n{text}");
     }
