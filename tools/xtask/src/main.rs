@@ -4,6 +4,7 @@
 
 mod bench_report;
 mod csim;
+mod fuzz;
 mod headers;
 mod ip_csim;
 mod linux_board;
@@ -31,6 +32,10 @@ commands:
                 (--reuse: render the last run's timings again)
   headers   rewrite the generated C headers of hls/include (m3rt_regs.h, m3rt_profile.h, m3rt_tables.h)
             from their Rust generators and compile them with g++ -std=c++14 -fsyntax-only
+  fuzz      the runtime's fuzz targets (fuzz/: bundle, bundle_unchecked, frame, serve, accel_status) under
+            cargo-fuzz on nightly, each for N seconds (default 60), failing on a crash; prints executions and
+            coverage per target. Installs cargo-fuzz if missing. [--seconds N] [--seeds: rewrite
+            fuzz/corpus first] [target]
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites);
             then cross-build the Linux board (aarch64-unknown-linux-gnu) and test it under qemu-aarch64
@@ -55,6 +60,7 @@ fn main() -> Result<()> {
         "venv" => models::venv().map(|_| ()),
         "headers" => headers::write(),
         "csim" => csim::csim(),
+        "fuzz" => fuzz::run(&args[1..]),
         "nostd" => steps::nostd(),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
         "qemu-linux" => qemu::linux_only(),
