@@ -21,7 +21,7 @@ cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, Python tests, model generation, the C simulation, all Rust
-            tests, no_std builds, the QEMU board suite
+            tests, no_std builds, the QEMU board suite, every fuzz target for 30 s
   csim      the C-simulation stage: fetch the ap_types headers (hls4ml wheel) into the cache, run the tests
             that compare m3rt::fixed with the real ap_fixed through g++, then build the IP (hls/) and run its
             unit tests and its testbench on golden vectors of every task of micro and m3vit-t, fixed16 and
@@ -107,6 +107,8 @@ fn ci() -> Result<()> {
     steps::report_free_space("after the tests");
     steps::timed("no_std builds", steps::nostd)?;
     steps::timed("qemu board suite", || qemu::qemu(false))?;
+    // Issue 13: every fuzz target for 30 s (the 10-minute runs are `cargo xtask fuzz --seconds 600`).
+    steps::timed("fuzz targets, 30 s each", || fuzz::run(&["--seconds".to_string(), "30".to_string()]))?;
     println!("\nci: all steps passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
 }
