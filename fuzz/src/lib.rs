@@ -5,10 +5,10 @@
 use std::sync::OnceLock;
 
 use m3rt::backend::{Backend, CpuBackend, FixedBackend, Inference};
-use m3rt::bundle::layout::{crc32, Preamble, PREAMBLE_LEN};
-use m3rt::bundle::{quantize, AlignedBytes, Bundle, BundleWriter, Dtype};
+use m3rt::bundle::layout::crc32;
+use m3rt::bundle::{testing, AlignedBytes, Bundle, Dtype};
 use m3rt::fixed::{FixedEngine, Profile, WeightMode};
-use m3rt::model::{self, HeadKind, Hyper, PostProcess};
+
 use m3rt::protocol::{frame, Request, MAX_FRAME};
 
 /// The largest working memory a fuzzed bundle may ask for before it is skipped (16 MiB of 4-byte words).
@@ -20,56 +20,15 @@ pub const MAX_PIXELS: usize = 64 * 64;
 /// The accelerator IP's profile on the boards (`m3rt_linux::accel::IP_PROFILE`): Edge-MoE, fixed16 weights.
 pub const IP_PROFILE: Profile = Profile { weights: WeightMode::Fixed16, ..Profile::EDGE_MOE };
 
-/// The smallest model there is (as runtime/tests/bundle_common): 2×2 image, one 2×2 patch, D = 2, one MoE
-/// block of 2 experts, the light head; two tasks (1 and 3 channels).
-pub fn tiny_hyper() -> Hyper {
-    Hyper {
-        image_h: 2,
-        image_w: 2,
-        in_chans: 3,
-        patch: 2,
-        dim: 2,
-        depth: 1,
-        heads: 1,
-        mlp_hidden: 2,
-        experts: 2,
-        top_k: 1,
-        expert_hidden: 2,
-        moe_blocks: 1,
-        head_kind: HeadKind::Light,
-        head_width: 2,
-        ln_eps: 1e-6,
-        norm_mean: [0.0; 3],
-        norm_std: [1.0; 3],
-        tasks: 2,
-    }
-}
-
-/// The tiny model's tasks.
-pub const TINY_TASKS: [(&str, u32, PostProcess); 2] =
-    [("depth", 1, PostProcess::Raw), ("normals", 3, PostProcess::Raw)];
-
-/// The tiny model as an f32 (`Dtype::F32`) or f16 bundle, element `j` of tensor `i` `((7i + 3j) mod 23) / 8 − 1`.
+/// The tiny two-task model (`m3rt::bundle::testing`: 2×2 image, D = 2, one MoE block of 2 experts, the
+/// light head, tasks of 1 and 3 channels) as an f32 (`Dtype::F32`) or f16 bundle, simple values.
 pub fn tiny_bundle(dtype: Dtype) -> Vec<u8> {
-    let h = tiny_hyper();
-    let mut w = BundleWriter::new(h, m3rt::engine::scratch_floats(&h, 3, true)).expect("writer");
-    for i in 0..model::tensor_count(&h) {
-        let key = model::canonical_key(&h, i).expect("key");
-        let shape = model::expected_shape(&h, key, TINY_TASKS[key.task as usize].1);
-        let data: Vec<f32> =
-            (0..shape.numel() as usize).map(|j| ((i as usize * 7 + j * 3) % 23) as f32 / 8.0 - 1.0).collect();
-        w.add_tensor(key, shape.as_slice(), &data, dtype).expect("tensor");
-    }
-    for (name, c, post) in TINY_TASKS {
-        w.add_task(name, c, post).expect("task");
-    }
-    w.finish().expect("finish")
+    testing::tiny_two_task_bundle(dtype).expect("tiny bundle")
 }
 
 /// The tiny f32 bundle quantized in `profile`.
 pub fn tiny_quantized(profile: Profile) -> Vec<u8> {
-    let f32_bytes = AlignedBytes::from_slice(&tiny_bundle(Dtype::F32));
-    quantize(&Bundle::parse(&f32_bytes).expect("parse"), profile).expect("quantize").0
+    testing::quantized(&tiny_bundle(Dtype::F32), profile).expect("quantize")
 }
 
 /// [`tiny_quantized`] in the IP's profile, built once, 64-byte aligned.
@@ -84,17 +43,10 @@ pub fn tiny_f32_bundle() -> &'static [u8] {
     BYTES.get_or_init(|| tiny_bundle(Dtype::F32))
 }
 
-/// Recomputes the three CRCs of a bundle in place (as runtime/tests/bundle_common `try_recrc`); `false`,
-/// nothing changed, when the preamble does not decode or its sections are not all in `bytes`.
+/// Recomputes the three CRCs of a bundle in place (`m3rt::bundle::testing::try_recrc`); `false`, nothing
+/// changed, when the preamble does not decode or its sections are not all in `bytes`.
 pub fn recrc(bytes: &mut [u8]) -> bool {
-    let Ok(mut p) = Preamble::read(bytes) else { return false };
-    let Ok(s) = p.sections() else { return false };
-    let (Some(h), Some(t), Some(w)) = (bytes.get(s.header), bytes.get(s.table), bytes.get(s.weights)) else {
-        return false;
-    };
-    (p.header_crc, p.table_crc, p.weights_crc) = (crc32(h), crc32(t), crc32(w));
-    bytes[..PREAMBLE_LEN].copy_from_slice(&p.to_bytes());
-    true
+    testing::try_recrc(bytes)
 }
 
 /// Parses `bytes` (copied to 64-byte aligned memory) as a bundle and, when it parses and is small enough,

@@ -54,9 +54,12 @@ pub fn budget(device: Device) -> Resources {
 /// DSP48E2 per W16A32 linear MAC: the DSP48E2 multiplier is 27×18 signed (UG579), so a 32×16 product
 /// takes two slices (the 32-bit operand split in two).
 pub const DSP_PER_MAC_W16A32: f64 = 2.0;
-/// DSP48E2 per int8 MAC: two int8 products share one slice when they share an operand (Xilinx WP486,
-/// "Deep Learning with INT8 Optimization on Xilinx Devices").
-pub const DSP_PER_MAC_INT8: f64 = 0.5;
+/// DSP48E2 per int8-weight MAC. The activations stay 32-bit (the int8 profile is W8A32), so the product is
+/// 8×32 and the 32-bit operand is split in two exactly as for W16A32: two slices. The WP486 packing of two
+/// products per slice ("Deep Learning with INT8 Optimization on Xilinx Devices") needs both operands int8
+/// (products of 16 bits, 18 bits apart); with an 18-bit activation slice the products are 26 bits and
+/// overlap. int8 weights save DRAM traffic and weight-buffer memory, not DSPs.
+pub const DSP_PER_MAC_INT8: f64 = 2.0;
 /// DSP48E2 per 32×32 attention MAC: four 27×18 partial products (assumption: no Karatsuba sharing).
 pub const DSP_PER_MAC_ATTENTION: f64 = 4.0;
 /// LUTs per MAC for its 64-bit accumulator in fabric (one LUT per bit on the CARRY8 chains, UG574;

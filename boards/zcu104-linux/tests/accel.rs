@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use m3rt::accel::place::{Placement, WeightPlacement};
 use m3rt::accel::{regs, work_words};
 use m3rt::backend::{Backend, Fallback, FixedBackend, Inference};
-use m3rt::bundle::{quantize, AlignedBytes, Bundle, BundleWriter, Dtype};
+use m3rt::bundle::{testing, AlignedBytes, Bundle, Dtype};
 use m3rt::fixed::FixedEngine;
-use m3rt::model::{self, HeadKind, Hyper, PostProcess};
+
 use m3rt::Error;
 use m3rt_linux::accel::{
     find_uio, open_accel, refusal, uio_device, AccelArgs, AccelError, SysRoots, IP_PROFILE, UIO_NAME,
@@ -86,43 +86,11 @@ fn pointer(bytes: &[u8], lo: u32) -> u64 {
     u64::from(word(bytes, lo)) | u64::from(word(bytes, lo + regs::SECOND_WORD)) << 32
 }
 
-/// A tiny model the fixed-point dataflow computes: 2×2 image, one 2×2 patch, D = 2, one MoE block of 2
-/// experts, the light head, two tasks (1 and 3 channels); simple values, quantized to the IP's profile.
+/// `m3rt::bundle::testing`'s tiny two-task model (2×2 image, one 2×2 patch, D = 2, one MoE block of 2
+/// experts, the light head, tasks of 1 and 3 channels), simple values, quantized to the IP's profile.
 fn tiny_fixed16() -> AlignedBytes {
-    let h = Hyper {
-        image_h: 2,
-        image_w: 2,
-        in_chans: 3,
-        patch: 2,
-        dim: 2,
-        depth: 1,
-        heads: 1,
-        mlp_hidden: 2,
-        experts: 2,
-        top_k: 1,
-        expert_hidden: 2,
-        moe_blocks: 1,
-        head_kind: HeadKind::Light,
-        head_width: 2,
-        ln_eps: 1e-6,
-        norm_mean: [0.0; 3],
-        norm_std: [1.0; 3],
-        tasks: 2,
-    };
-    let tasks = [("depth", 1, PostProcess::Raw), ("normals", 3, PostProcess::Raw)];
-    let mut w = BundleWriter::new(h, m3rt::engine::scratch_floats(&h, 3, true)).unwrap();
-    for i in 0..model::tensor_count(&h) {
-        let key = model::canonical_key(&h, i).unwrap();
-        let shape = model::expected_shape(&h, key, tasks[key.task as usize].1);
-        let data: Vec<f32> =
-            (0..shape.numel() as usize).map(|j| ((i as usize * 7 + j * 3) % 23) as f32 / 8.0 - 1.0).collect();
-        w.add_tensor(key, shape.as_slice(), &data, Dtype::F32).unwrap();
-    }
-    for (name, c, post) in tasks {
-        w.add_task(name, c, post).unwrap();
-    }
-    let f32_bytes = AlignedBytes::from_slice(&w.finish().unwrap());
-    AlignedBytes::from_slice(&quantize(&Bundle::parse(&f32_bytes).unwrap(), IP_PROFILE).unwrap().0)
+    let f32_bytes = testing::tiny_two_task_bundle(Dtype::F32).unwrap();
+    AlignedBytes::from_slice(&testing::quantized(&f32_bytes, IP_PROFILE).unwrap())
 }
 
 #[test]

@@ -199,12 +199,12 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> AccelModel<'_, B, D, C> {
 
     /// Stages the pixels of `input` in the input buffer.
     fn stage_input(&mut self, input: &[f32]) -> Result<()> {
-        let profile = self.backend.config.profile;
+        let rule = engine::PixelRule::new(&self.backend.config.profile);
         let dma = &mut self.backend.dma;
         let mut buf = [0u8; CHUNK];
         for (i, chunk) in input.chunks(CHUNK).enumerate() {
             for (b, &x) in buf.iter_mut().zip(chunk) {
-                *b = engine::pixel(&profile, x);
+                *b = rule.pixel(x);
             }
             let at = self.place.input.offset + i * CHUNK;
             dma.write(at, &buf[..chunk.len()]).map_err(dma_fault(at))?;
@@ -214,7 +214,7 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> AccelModel<'_, B, D, C> {
 
     /// Reads the output buffer into `output` (raw activations to f32).
     fn read_output(&mut self, output: &mut [f32]) -> Result<()> {
-        let profile = self.backend.config.profile;
+        let rule = engine::ActivationRule::new(&self.backend.config.profile);
         let dma = &mut self.backend.dma;
         let bytes = Region { offset: self.place.output.offset, len: output.len() * 4 };
         dma.invalidate(bytes.offset..bytes.end()).map_err(dma_fault(bytes.offset))?;
@@ -224,7 +224,7 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> AccelModel<'_, B, D, C> {
             let part = &mut buf[..chunk.len() * 4];
             dma.read(at, part).map_err(dma_fault(at))?;
             for (v, b) in chunk.iter_mut().zip(part.chunks_exact(4)) {
-                *v = engine::activation(&profile, i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                *v = rule.value(i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             }
         }
         Ok(())

@@ -34,6 +34,8 @@ mod reader;
 mod aligned;
 #[cfg(feature = "alloc")]
 mod quantize;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "alloc")]
 mod writer;
 

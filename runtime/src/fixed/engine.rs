@@ -18,18 +18,57 @@ use crate::bundle::Bundle;
 use crate::engine::Counters;
 use crate::{Error, Result};
 
-/// The pixel of input value `x` in `profile`: `clamp(floor(x · 2^Fp), 0, 2^Wp - 1)` (`docs/fixed-point.md`,
-/// "Input"). The one rule every fixed-point path (this engine, the accelerator bridge) quantizes input by.
-pub fn pixel(profile: &Profile, x: f32) -> u8 {
-    let p = profile.pixel;
-    let max = p.max_raw() as f64;
-    libm::floor(f64::from(x) * libm::exp2(f64::from(p.frac()))).clamp(0.0, max) as u8
+/// The input rule of a profile with its scale worked out once: `clamp(floor(x · 2^Fp), 0, 2^Wp - 1)`
+/// (`docs/fixed-point.md`, "Input"). The one rule every fixed-point path (this engine, the accelerator
+/// bridge) quantizes input by.
+#[derive(Clone, Copy, Debug)]
+pub struct PixelRule {
+    scale: f64,
+    max: f64,
 }
 
-/// The value of raw activation `raw` in `profile`: `raw · 2^-Fa` as f32 (the output rule of every
-/// fixed-point path).
+impl PixelRule {
+    /// The rule of `profile`'s pixel format.
+    pub fn new(profile: &Profile) -> Self {
+        let p = profile.pixel;
+        Self { scale: libm::exp2(f64::from(p.frac())), max: p.max_raw() as f64 }
+    }
+
+    /// The pixel of input value `x`.
+    #[inline]
+    pub fn pixel(&self, x: f32) -> u8 {
+        libm::floor(f64::from(x) * self.scale).clamp(0.0, self.max) as u8
+    }
+}
+
+/// The output rule of a profile with its scale worked out once: raw activation `raw` is `raw · 2^-Fa` as
+/// f32 (the output rule of every fixed-point path). `2^-Fa` is exact in f32, so this is one rounding.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivationRule {
+    scale: f32,
+}
+
+impl ActivationRule {
+    /// The rule of `profile`'s activation format.
+    pub fn new(profile: &Profile) -> Self {
+        Self { scale: libm::exp2(-f64::from(profile.fa())) as f32 }
+    }
+
+    /// The value of raw activation `raw`.
+    #[inline]
+    pub fn value(&self, raw: i32) -> f32 {
+        raw as f32 * self.scale
+    }
+}
+
+/// The pixel of input value `x` in `profile` ([`PixelRule`], for one value; loops build the rule once).
+pub fn pixel(profile: &Profile, x: f32) -> u8 {
+    PixelRule::new(profile).pixel(x)
+}
+
+/// The value of raw activation `raw` in `profile` ([`ActivationRule`], for one value).
 pub fn activation(profile: &Profile, raw: i32) -> f32 {
-    raw as f32 * libm::exp2(-f64::from(profile.fa())) as f32
+    ActivationRule::new(profile).value(raw)
 }
 
 /// A quantized model ready to run on the CPU in fixed point.
@@ -129,13 +168,15 @@ impl<'b, 's> FixedEngine<'b, 's> {
             return Err(Error::NonFiniteInput);
         }
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.scratch[self.layout.x..][..self.layout.pixels]);
+        let rule = PixelRule::new(&self.profile);
         for (b, &x) in bytes.iter_mut().zip(input) {
-            *b = pixel(&self.profile, x);
+            *b = rule.pixel(x);
         }
         let raw: &mut [i32] = bytemuck::cast_slice_mut(output);
         self.forward(self.task, None, raw, &mut NoTrace)?;
+        let rule = ActivationRule::new(&self.profile);
         for v in output.iter_mut() {
-            *v = activation(&self.profile, v.to_bits() as i32);
+            *v = rule.value(v.to_bits() as i32);
         }
         Ok(())
     }
