@@ -76,6 +76,7 @@ fn block<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, ln1: usize) -> Result<&'g str
     w.put(TensorKey::block(Ln2G, b), &[d], m.g);
     w.put(TensorKey::block(Ln2B, b), &[d], m.b);
     match w.consumers(m.out).as_slice() {
+        [r] if super::moe_cat::is_flatten(w, *r) => super::moe_cat::moe_ffn(w, b, x, *r),
         [_] => dense_ffn(w, b, x, m.out),
         [p, q] => moe_ffn(w, b, x, m.out, [*p, *q]),
         _ => Err(w.err(ln2, "expected one reader (a dense FFN) or two (an MoE gate and experts)")),

@@ -1,0 +1,230 @@
+//! The MoE FFN in the token-major, concatenated-experts form an exporter of a PyTorch dense-equivalent
+//! module writes (tokens flattened to `[T, D]`, every expert's weights concatenated into one matrix):
+//!
+//! - gate: `p = Softmax(MatMul(m, Wg[D, E]))` over the experts, then the top-k weights `w [T, E]` as
+//!   `p · Cast(p ≥ kth)` with `kth = Slice(TopK(p, k).values, k-1, k)` (see [`top_k_weights`]), or as
+//!   `ScatterElements(zeros, TopK indices, TopK values)`;
+//! - experts: `h = GELU(MatMul(m, W1cat[D, E·Dh]) + b1cat[E·Dh])`, `Reshape(h, [T, E, Dh])`,
+//!   `Mul(·, Unsqueeze(w, -1))`, `Reshape(·, [T, E·Dh])`, `MatMul(·, W2cat[E·Dh, D])`,
+//!   `Add(·, MatMul(w, b2[E, D]))`, `Reshape(·, [1, T, D])`, then the residual Add.
+//!
+//! That is `y = Σ_e w_e (GELU(m·W1_e + b1_e)·W2_e + b2_e)`, the runtime's MoE with expert `e`'s weights
+//! `W1_e = W1cat[:, e·Dh..(e+1)·Dh]`, `b1_e`, `W2_e = W2cat[e·Dh..(e+1)·Dh, :]` and `b2_e = b2[e]`.
+
+use std::rc::Rc;
+
+use anyhow::Result;
+use m3rt::model::{TensorKey, TensorKind, MAX_EXPERTS, MAX_TOP_K};
+
+use super::graph::{attr_i, attr_ints, attr_s, ConstData};
+use super::ops::{gelu, linear_at, reshape, residual};
+use super::walk::{dims_are, resolve_reshape, Walk};
+
+/// Whether node `r` (the one reader of the second LayerNorm's output) flattens the tokens to `[T, D]`
+/// for this form.
+pub fn is_flatten(w: &Walk<'_>, r: usize) -> bool {
+    let t = u64::from(w.found.grid.0 * w.found.grid.1 + 1);
+    let d = u64::from(w.found.dim);
+    w.node(r).op_type == "Reshape"
+        && w.input(r, 1).and_then(|s| w.const_i64(r, s, "").ok()).and_then(|s| resolve_reshape(s, t * d))
+            == Some(vec![t, d])
+}
+
+/// The MoE FFN of block `b` whose LayerNorm output `m` is flattened by Reshape node `r`; `x` is the
+/// block's residual input. Returns the block output.
+pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, r: usize) -> Result<&'g str> {
+    let d = w.found.dim;
+    let t = w.found.grid.0 * w.found.grid.1 + 1;
+    let m = w.out(r, 0)?;
+    let readers = w.consumers(m);
+    let follows = |n: usize, op: &str| {
+        w.node(n).output.first().is_some_and(|o| w.consumers(o).iter().any(|&c| w.node(c).op_type == op))
+    };
+    // The gate's MatMul feeds the Softmax; failing that (a gate with a bias), it is the narrower one (E
+    // columns against the experts' E·Dh).
+    let columns = |n: usize| {
+        let name = w.input(n, 1).unwrap_or_default();
+        w.g.constant(name).and_then(|c| c.dims.last().copied()).unwrap_or(0)
+    };
+    let (gate, experts) = match *readers.as_slice() {
+        [p, q] if follows(p, "Softmax") => (p, q),
+        [p, q] if follows(q, "Softmax") => (q, p),
+        [p, q] if w.node(p).op_type == "MatMul" && w.node(q).op_type == "MatMul" && columns(p) != columns(q) => {
+            if columns(p) < columns(q) {
+                (p, q)
+            } else {
+                (q, p)
+            }
+        }
+        _ => {
+            return Err(w.err(
+                r,
+                "expected the flattened tokens to feed the MoE gate (MatMul, Softmax) and the experts' MatMul",
+            ))
+        }
+    };
+    let (wts, e, k) = gate_path(w, b, m, gate)?;
+
+    let ex1 = linear_at(w, experts, m, "the experts' concatenated first linear")?;
+    let dh = match ex1.w_dims.as_slice() {
+        &[dd, cat] if dd == i64::from(d) && cat > 0 && cat % i64::from(e) == 0 => (cat / i64::from(e)) as u32,
+        dims => {
+            return Err(w.err(ex1.node, format!("expected the experts' first weight [{d}, {e}·Dh], found {dims:?}")))
+        }
+    };
+    if !dims_are(&ex1.b_dims, &[e * dh]) {
+        return Err(w.err(ex1.node, format!("expected the experts' first bias [{}], found {:?}", e * dh, ex1.b_dims)));
+    }
+    let h = gelu(w, ex1.out)?;
+    let per_expert = [u64::from(t), u64::from(e), u64::from(dh)];
+    let h = reshape(w, h, &per_expert, "the Reshape of the expert activations to [T, E, Dh]")?;
+    let mix = w.next_op(h, &["Mul"], "the Mul of the expert activations by the gate weights")?;
+    let unsq = w.g.producer(w.other(mix, h)?);
+    let unsq_ok = unsq.is_some_and(|u| {
+        let axes = match (attr_ints(w.node(u), "axes"), w.input(u, 1)) {
+            (Some(a), _) => Some(a.to_vec()),
+            (None, Some(s)) => w.const_i64(u, s, "").ok().map(<[i64]>::to_vec),
+            _ => None,
+        };
+        w.node(u).op_type == "Unsqueeze" && w.input(u, 0) == Some(wts) && matches!(axes.as_deref(), Some([-1] | [2]))
+    });
+    if !unsq_ok {
+        return Err(w.err(mix, "expected the expert activations multiplied by Unsqueeze(gate weights, axes=[-1])"));
+    }
+    let flat = reshape(w, w.out(mix, 0)?, &[u64::from(t), u64::from(e * dh)], "the Reshape to [T, E·Dh]")?;
+    let mm2 = w.next_op(flat, &["MatMul"], "the experts' concatenated second MatMul")?;
+    let (w2d, w2) = w.const_f32(mm2, w.input(mm2, 1).unwrap_or_default(), "the experts' second weight")?;
+    if w.input(mm2, 0) != Some(flat) || !dims_are(w2d, &[e * dh, d]) {
+        return Err(w.err(mm2, format!("expected MatMul(·, W2cat [{}, {d}]), found a weight {w2d:?}", e * dh)));
+    }
+    let y2 = w.out(mm2, 0)?;
+    let add = w.next_op(y2, &["Add"], "the Add of the gate-weighted expert biases")?;
+    let bias_mm = w.g.producer(w.other(add, y2)?).filter(|&n| w.node(n).op_type == "MatMul");
+    let Some(bias_mm) = bias_mm.filter(|&n| w.input(n, 0) == Some(wts)) else {
+        return Err(w.err(add, "expected Add(·, MatMul(gate weights, b2 [E, D]))"));
+    };
+    let (b2d, b2) = w.const_f32(bias_mm, w.input(bias_mm, 1).unwrap_or_default(), "the experts' second bias")?;
+    if !dims_are(b2d, &[e, d]) {
+        return Err(w.err(bias_mm, format!("expected the experts' second bias [{e}, {d}], found {b2d:?}")));
+    }
+    let y = reshape(w, w.out(add, 0)?, &[1, u64::from(t), u64::from(d)], "the MoE output Reshape [1, T, D]")?;
+
+    use TensorKind::*;
+    w.put(TensorKey::block(ExpW1, b), &[e, d, dh], split_columns(&ex1.w, d, e, dh));
+    w.put(TensorKey::block(ExpB1, b), &[e, dh], ex1.b.clone());
+    w.put(TensorKey::block(ExpW2, b), &[e, dh, d], w2);
+    w.put(TensorKey::block(ExpB2, b), &[e, d], b2);
+    let mut slot = w.found.moe;
+    w.agree(&mut slot, (e, k, dh), ex1.node, "(experts, top-k, expert hidden width)")?;
+    w.found.moe = slot;
+    w.found.moe_blocks |= 1u64 << b;
+    residual(w, x, y)
+}
+
+/// `[D, E·Dh]` (expert `e` in columns `e·Dh..`) to `[E, D, Dh]`.
+fn split_columns(cat: &[f32], d: u32, e: u32, dh: u32) -> Rc<[f32]> {
+    let (d, e, dh) = (d as usize, e as usize, dh as usize);
+    let mut out = Vec::with_capacity(cat.len());
+    for expert in 0..e {
+        for row in 0..d {
+            let start = row * e * dh + expert * dh;
+            out.extend_from_slice(&cat[start..start + dh]);
+        }
+    }
+    out.into()
+}
+
+/// The gate of block `b` from MatMul node `n` reading the flattened tokens `m`; returns the top-k weights
+/// `[T, E]`, E and k.
+fn gate_path<'g>(w: &mut Walk<'g>, b: u32, m: &str, n: usize) -> Result<(&'g str, u32, u32)> {
+    w.expect_op(n, &["MatMul"], "the MoE gate MatMul")?;
+    let d = w.found.dim;
+    if w.input(n, 0) != Some(m) {
+        return Err(w.err(n, "expected the gate MatMul to read the flattened second LayerNorm output"));
+    }
+    let (gd, gv) = w.const_f32(n, w.input(n, 1).unwrap_or_default(), "the gate weight")?;
+    let e = match gd {
+        &[dd, e] if dd == i64::from(d) && (1..=i64::from(MAX_EXPERTS)).contains(&e) => e as u32,
+        _ => return Err(w.err(n, format!("expected a gate weight [{d}, E] with E ≤ {MAX_EXPERTS}, found {gd:?}"))),
+    };
+    w.put(TensorKey::gate(0, b), &[d, e], gv);
+    let sm = w.next_op(w.out(n, 0)?, &["Softmax"], "the gate Softmax (the gate has no bias)")?;
+    let axis = attr_i(w.node(sm), "axis", -1);
+    if axis != -1 && axis != 1 {
+        return Err(w.err(sm, format!("expected the gate Softmax over experts (axis -1), found axis {axis}")));
+    }
+    let p = w.out(sm, 0)?;
+    let (wts, k) = top_k_weights(w, p, e)?;
+    Ok((wts, e, k))
+}
+
+/// TopK node `tk` reading `p`: checks `largest=1` over the last axis and returns k.
+fn top_k(w: &Walk<'_>, tk: usize, e: u32) -> Result<u32> {
+    let kv = w.const_i64(tk, w.input(tk, 1).unwrap_or_default(), "the TopK k")?;
+    let node = w.node(tk);
+    let (ax, largest) = (attr_i(node, "axis", -1), attr_i(node, "largest", 1));
+    match kv {
+        &[k] if (1..=i64::from(MAX_TOP_K.min(e))).contains(&k) && (ax == -1 || ax == 1) && largest == 1 => Ok(k as u32),
+        _ => Err(w.err(
+            tk,
+            format!("expected TopK(largest=1, axis=-1) with 1 ≤ k ≤ min({MAX_TOP_K}, E), found k {kv:?} axis {ax}"),
+        )),
+    }
+}
+
+/// The top-k gate weights `w [T, E]` (p at the k largest, 0 elsewhere) computed from the probabilities
+/// `p`: `Mul(p, Cast(GreaterOrEqual(p, Slice(TopK(p, k).values, starts=[k-1], ends=[k], axes=[-1]))))` (the
+/// k-th largest probability as the threshold), or `ScatterElements(zeros [T, E], indices, values, axis=-1)`.
+/// Returns `w` and k.
+pub fn top_k_weights<'g>(w: &Walk<'g>, p: &'g str, e: u32) -> Result<(&'g str, u32)> {
+    let readers = w.consumers(p);
+    let Some(&tk) = readers.iter().find(|&&i| w.node(i).op_type == "TopK") else {
+        let first = readers.first().copied().or_else(|| w.g.producer(p)).unwrap_or_default();
+        return Err(w.err(first, "expected a TopK of the gate probabilities"));
+    };
+    let k = top_k(w, tk, e)?;
+    let (vals, idx) = (w.out(tk, 0)?, w.out(tk, 1).ok());
+    let t = i64::from(w.found.grid.0 * w.found.grid.1 + 1);
+    let scatter = w.consumers(vals).into_iter().find(|&i| w.node(i).op_type == "ScatterElements");
+    if let Some(sc) = scatter {
+        let node = w.node(sc);
+        let zeros = w.input(sc, 0).and_then(|z| w.g.constant(z));
+        let zeros_ok = zeros.is_some_and(|z| {
+            z.dims == [t, i64::from(e)] && matches!(&z.data, ConstData::F32(v) if v.iter().all(|&x| x == 0.0))
+        });
+        let (ax, red) = (attr_i(node, "axis", 0), attr_s(node, "reduction", "none"));
+        if !zeros_ok || w.input(sc, 1) != idx || w.input(sc, 2) != Some(vals) || !(ax == -1 || ax == 1) || red != "none"
+        {
+            return Err(w.err(sc, format!("expected ScatterElements(zeros [{t}, {e}], indices, values, axis=-1)")));
+        }
+        return Ok((w.out(sc, 0)?, k));
+    }
+    let sl = w.next_op(vals, &["Slice"], "the Slice of the k-th largest probability")?;
+    let ints = |j: usize| w.input(sl, j).map(|s| w.const_i64(sl, s, "the Slice bounds")).transpose();
+    let k64 = i64::from(k);
+    let slice_ok = match (ints(1)?, ints(2)?, ints(3)?, ints(4)?) {
+        (Some(&[s]), Some(&[end]), Some(&[1 | -1]), None | Some(&[1])) => s == k64 - 1 && end == k64,
+        _ => false,
+    };
+    if !slice_ok || w.input(sl, 0) != Some(vals) {
+        return Err(w.err(
+            sl,
+            format!("expected the k-th largest probability: Slice(starts=[{}], ends=[{k}], axes=[-1])", k - 1),
+        ));
+    }
+    let kth = w.out(sl, 0)?;
+    let ge = w.next_op(kth, &["GreaterOrEqual"], "the comparison p ≥ k-th largest")?;
+    if w.input(ge, 0) != Some(p) || w.input(ge, 1) != Some(kth) {
+        return Err(w.err(ge, "expected GreaterOrEqual(p, k-th largest p)"));
+    }
+    let cast = w.next_op(w.out(ge, 0)?, &["Cast"], "the Cast of the top-k mask to float")?;
+    if attr_i(w.node(cast), "to", 0) != 1 {
+        return Err(w.err(cast, "expected a Cast of the top-k mask to float32"));
+    }
+    let mask = w.out(cast, 0)?;
+    let mul = w.next_op(mask, &["Mul"], "the Mul of the probabilities by the top-k mask")?;
+    if w.other(mul, mask)? != p {
+        return Err(w.err(mul, "expected Mul(p, top-k mask)"));
+    }
+    Ok((w.out(mul, 0)?, k))
+}
