@@ -288,3 +288,12 @@ fn merging_graphs_with_a_different_shared_weight_names_the_first_one() {
     assert!(e.contains("shared tensor ProjW of block 2") && e.contains("'semseg' and 'depth'"), "{e}");
     assert!(e.contains("do not describe one model"), "{e}");
 }
+
+#[test]
+fn an_encoder_only_graph_is_refused_with_what_it_is() {
+    let Some(dir) = fixture() else { return };
+    for task in ["semseg", "depth"] {
+        let e = format!("{:#}", convert_onnx(&dir.join(format!("encoder_{task}.onnx")), Precision::F32).unwrap_err());
+        assert!(e.contains("encoder-only graph") && e.contains("[1, 9, 32] after block 3"), "{e}");
+    }
+}

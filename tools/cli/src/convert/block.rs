@@ -1,7 +1,7 @@
 //! Transformer blocks: LayerNorm, multi-head attention, residuals and the dense FFN (the MoE FFN is in
 //! `moe.rs`).
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use m3rt::model::{TensorKey, TensorKind, MAX_DEPTH};
 
 use super::graph::attr_i;
@@ -16,6 +16,15 @@ const LN_START: [&str; 2] = ["LayerNormalization", "ReduceMean"];
 /// Walks blocks from the token tensor `x` until the head's `Slice`; returns the last block's output.
 pub fn blocks<'g>(w: &mut Walk<'g>, mut x: &'g str) -> Result<&'g str> {
     loop {
+        if x == w.task && w.found.depth > 0 {
+            let t = w.found.grid.0 * w.found.grid.1 + 1;
+            bail!(
+                "graph output '{x}' is the tokens [1, {t}, {}] after block {}: an encoder-only graph (no task \
+                 head), which the bundle format cannot hold yet (every task has a head)",
+                w.found.dim,
+                w.found.depth - 1
+            );
+        }
         let readers = w.consumers(x);
         if readers.iter().any(|&i| w.node(i).op_type == "Slice") {
             return Ok(x);
