@@ -16,6 +16,7 @@ mod head;
 mod merge;
 mod moe;
 mod moe_cat;
+mod moe_loop;
 mod norm;
 mod ops;
 mod qkv;

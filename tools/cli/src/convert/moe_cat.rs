@@ -10,6 +10,7 @@
 //!
 //! That is `y = Σ_e w_e (GELU(m·W1_e + b1_e)·W2_e + b2_e)`, the runtime's MoE with expert `e`'s weights
 //! `W1_e = W1cat[:, e·Dh..(e+1)·Dh]`, `b1_e`, `W2_e = W2cat[e·Dh..(e+1)·Dh, :]` and `b2_e = b2[e]`.
+//! A loop over the experts instead of the concatenated matrices is `moe_loop.rs`.
 
 use std::rc::Rc;
 
@@ -37,6 +38,9 @@ pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, r: usize) -> Result<&'g
     let t = w.found.grid.0 * w.found.grid.1 + 1;
     let m = w.out(r, 0)?;
     let readers = w.consumers(m);
+    if readers.len() > 2 {
+        return super::moe_loop::moe_ffn(w, b, x, r, m, &readers);
+    }
     let follows = |n: usize, op: &str| {
         w.node(n).output.first().is_some_and(|o| w.consumers(o).iter().any(|&c| w.node(c).op_type == op))
     };
@@ -136,7 +140,7 @@ fn split_columns(cat: &[f32], d: u32, e: u32, dh: u32) -> Rc<[f32]> {
 
 /// The gate of block `b` from MatMul node `n` reading the flattened tokens `m`; returns the top-k weights
 /// `[T, E]`, E and k.
-fn gate_path<'g>(w: &mut Walk<'g>, b: u32, m: &str, n: usize) -> Result<(&'g str, u32, u32)> {
+pub fn gate_path<'g>(w: &mut Walk<'g>, b: u32, m: &str, n: usize) -> Result<(&'g str, u32, u32)> {
     w.expect_op(n, &["MatMul"], "the MoE gate MatMul")?;
     let d = w.found.dim;
     if w.input(n, 0) != Some(m) {
