@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{host_outputs, max_rel_err, npy_f32, root};
+use m3rt::backend::{Backend, CpuBackend};
 use m3rt::bundle::{AlignedBytes, Bundle};
 use m3rt::model::PostProcess;
 use m3rt_cli::convert::{convert_onnx, convert_onnx_files, ConvertReport, Int8Scales, Precision};
@@ -295,5 +296,27 @@ fn an_encoder_only_graph_is_refused_with_what_it_is() {
     for task in ["semseg", "depth"] {
         let e = format!("{:#}", convert_onnx(&dir.join(format!("encoder_{task}.onnx")), Precision::F32).unwrap_err());
         assert!(e.contains("encoder-only graph") && e.contains("[1, 9, 32] after block 3"), "{e}");
+    }
+}
+
+#[test]
+fn the_merged_bundles_backbone_matches_the_reference_last_block_tokens() {
+    let Some(dir) = fixture() else { return };
+    let (bytes, _) = merged(&dir, Some(&task_names())).unwrap_or_else(|e| panic!("{e:#}"));
+    let bytes = AlignedBytes::from_slice(&bytes);
+    let bundle = Bundle::parse(&bytes).expect("reads");
+    let mut scratch = vec![0f32; CpuBackend::new(&mut []).scratch_words(&bundle)];
+    let mut cpu = CpuBackend::new(&mut scratch);
+    let mut engine = cpu.load(bundle).expect("loads");
+    for (i, x) in inputs(&dir).iter().enumerate() {
+        for (t, (task, _)) in TASKS.iter().enumerate() {
+            engine.select_task(t as u32).expect("task");
+            let tokens = engine.encode(x).expect("encodes").to_vec();
+            let (shape, reference) = npy_f32(&dir.join(format!("encoder_{task}_{i}.npy")));
+            assert_eq!(shape, [1, 9, 32]);
+            let err = max_rel_err(&tokens, &reference);
+            eprintln!("tokens after block 3, {task} routing, input {i}: max |diff| / max(1, |ref|) = {err:.3e}");
+            assert!(err <= 1e-4, "{task} input {i}: {err}");
+        }
     }
 }
