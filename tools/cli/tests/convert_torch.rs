@@ -320,3 +320,31 @@ fn the_merged_bundles_backbone_matches_the_reference_last_block_tokens() {
         }
     }
 }
+
+#[test]
+fn corrupted_fixture_bytes_never_panic_or_hang() {
+    let Some(dir) = fixture() else { return };
+    let bytes = std::fs::read(dir.join("full_semseg.onnx")).expect("fixture");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // Flip bits in the graph structure (the nodes come first in the file), where folding runs tract.
+    let structure = bytes.len().min(40_000);
+    let start = std::time::Instant::now();
+    for _ in 0..300 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % structure;
+            b[at] ^= 1 << (next() % 8);
+        }
+        let path = std::env::temp_dir().join(format!("m3rt-torch-corrupt-{}.onnx", std::process::id()));
+        std::fs::write(&path, &b).expect("temp file");
+        let _ = convert_onnx(&path, Precision::F32);
+        let _ = std::fs::remove_file(&path);
+    }
+    assert!(start.elapsed().as_secs() < 120, "300 corrupted conversions took {:?}", start.elapsed());
+}

@@ -86,9 +86,29 @@ fn needs_folding(g: &pb::GraphProto) -> bool {
     })
 }
 
+/// Whether the graph is sane enough to hand to tract: every input a node reads is defined, and every axis
+/// or permutation attribute is a small integer (no accepted graph has a tensor of rank above 5). Tract's
+/// analysis can run for minutes on a graph with, say, a LayerNormalization over axis -2^36; such a graph is
+/// matched as written (and refused by the matchers).
+fn sane_for_tract(g: &pb::GraphProto) -> bool {
+    let mut defined: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    defined.extend(g.input.iter().map(|v| v.name.as_str()));
+    defined.extend(g.node.iter().flat_map(|n| n.output.iter().map(String::as_str)));
+    let small = |v: i64| (-8..=8).contains(&v);
+    g.node.iter().all(|n| {
+        let inputs_defined = n.input.iter().all(|i| i.is_empty() || defined.contains(i.as_str()));
+        let axes_small = n
+            .attribute
+            .iter()
+            .filter(|a| matches!(a.name.as_str(), "axis" | "axes" | "perm"))
+            .all(|a| small(a.i) && a.ints.iter().all(|&v| small(v)));
+        inputs_defined && axes_small
+    })
+}
+
 fn try_fold(model: &pb::ModelProto) -> Option<Folded> {
     let g = model.graph.as_ref()?;
-    if !needs_folding(g) {
+    if !needs_folding(g) || !sane_for_tract(g) {
         return None;
     }
     let (position, shape) = image_shape(g)?;
