@@ -1,6 +1,7 @@
 //! The other dense-equivalent MoE forms of docs/onnx-form.md ("Graphs written by PyTorch's exporter"),
 //! made by rewriting the PyTorch fixture graphs (`torch_rewrite`): the experts as a loop of matmuls summed
-//! by Adds or one Sum, each expert's weight taken by Slice or Gather; the top-k weights by ScatterElements.
+//! by Adds or one Sum, each expert's weight taken by Slice or Gather; the top-k weights by ScatterElements;
+//! and micro's own batched form with the comparison top-k.
 //! Each converts to the same bundle as the fixture's own form (the per-expert weights recovered exactly) and
 //! matches the reference modules' outputs.
 
@@ -14,7 +15,7 @@ use common::{host_outputs, max_rel_err, npy_f32, root};
 use m3rt::bundle::AlignedBytes;
 use m3rt_cli::convert::{convert_onnx, Precision};
 use prost::Message;
-use torch_rewrite::{experts_as_loop, top_k_by_scatter, Column, Summed};
+use torch_rewrite::{experts_as_loop, top_k_by_comparison, top_k_by_scatter, Column, Summed};
 use tract_onnx::pb;
 use tract_onnx::prelude::Framework;
 
@@ -81,4 +82,38 @@ fn top_k_weights_by_scatter_elements() {
         top_k_by_scatter(m);
         experts_as_loop(m, Column::Slice, Summed::Adds);
     });
+}
+
+#[test]
+fn micro_with_the_comparison_top_k_in_its_batched_experts_form() {
+    // The exporter's own 3-D form (experts as one batched MatMul, ReduceSum), gates rewritten to the comparison.
+    let path = root().join("models/micro/model.onnx");
+    let mut m = tract_onnx::onnx().proto_model_for_path(&path).expect("micro reads");
+    top_k_by_comparison(&mut m);
+    let bytes = convert(&m).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(bytes == convert_onnx(&path, Precision::F32).expect("micro converts").0, "the bundle differs");
+    let bytes = AlignedBytes::from_slice(&bytes);
+    let golden = root().join("models/micro/golden");
+    for i in 0..2 {
+        let (_, x) = npy_f32(&golden.join(format!("input_{i}.npy")));
+        let outs = host_outputs(&bytes, &x);
+        for (t, task) in ["semseg", "depth"].iter().enumerate() {
+            let (_, ort) = npy_f32(&golden.join(format!("{task}_{i}.npy")));
+            let err = max_rel_err(&outs[t].0, &ort);
+            eprintln!("micro, comparison top-k, {task} input {i}: max |diff| / max(1, |onnxruntime|) = {err:.3e}");
+            assert!(err <= 1e-4, "{task} input {i}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_comparison_with_the_wrong_rank_names_the_slice() {
+    let path = root().join("models/micro/model.onnx");
+    let mut m = tract_onnx::onnx().proto_model_for_path(&path).expect("micro reads");
+    top_k_by_comparison(&mut m);
+    let g = m.graph.as_mut().unwrap();
+    let start = g.initializer.iter_mut().find(|t| t.name == "cmp1_start").expect("the first threshold start");
+    start.int64_data = vec![0];
+    let e = convert(&m).map(|_| "OK".to_string()).unwrap_or_else(|e| format!("{e:#}"));
+    assert!(e.contains("'Slice'") && e.contains("k-th largest probability"), "{e}");
 }

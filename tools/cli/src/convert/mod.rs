@@ -11,6 +11,7 @@ mod assemble;
 mod block;
 mod embed;
 mod fold;
+mod gate_topk;
 mod graph;
 mod head;
 mod merge;

@@ -219,3 +219,34 @@ pub fn top_k_by_scatter(m: &mut pb::ModelProto) {
         splice(g, &old, vec![sc]);
     }
 }
+
+/// The top-k weights of every gate written with `ScatterElements(zeros, TopK indices, TopK values)`
+/// rewritten as `Mul(p, Cast(GreaterOrEqual(p, Slice(values, [k-1], [k], [-1]))))`.
+pub fn top_k_by_comparison(m: &mut pb::ModelProto) {
+    let g = g(m);
+    let mut layer = 0;
+    while let Some(at) = g.node.iter().position(|n| n.op_type == "ScatterElements") {
+        layer += 1;
+        let sc = g.node[at].clone();
+        let (_, topk) = producer(g, &sc.input[2]).expect("TopK values");
+        let (p, k_name) = (topk.input[0].clone(), topk.input[1].clone());
+        let t = g.initializer.iter().find(|t| t.name == k_name).expect("k is an initializer");
+        let k = if t.int64_data.is_empty() {
+            i64::from_le_bytes(t.raw_data[..8].try_into().unwrap())
+        } else {
+            t.int64_data[0]
+        };
+        let q = |s: &str| format!("cmp{layer}_{s}");
+        for (s, v) in [("start", k - 1), ("end", k), ("axis", -1)] {
+            g.initializer.push(i64_init(&q(s), &[v]));
+        }
+        let to_float = pb::AttributeProto { name: "to".into(), i: 1, r#type: 2, ..Default::default() };
+        let new = vec![
+            node("Slice", &[&sc.input[2], &q("start"), &q("end"), &q("axis")], &[&q("kth")], vec![]),
+            node("GreaterOrEqual", &[&p, &q("kth")], &[&q("ge")], vec![]),
+            node("Cast", &[&q("ge")], &[&q("mask")], vec![to_float]),
+            node("Mul", &[&p, &q("mask")], &[&sc.output[0]], vec![]),
+        ];
+        splice(g, &HashSet::from([at]), new);
+    }
+}
