@@ -1,11 +1,13 @@
 //! `m3rt convert`: recognise the M³ViT computation in an ONNX graph (the form of `docs/onnx-form.md`) and
 //! write a bundle.
 //!
-//! The graph is read with tract-onnx's protobuf types. For each graph output (one per task) the converter
-//! walks from the image input to that output through the output's ancestor nodes, matching each stage
-//! (normalisation, patch embedding, blocks, head) from op types, attributes and constant shapes, never from
-//! names. The per-task findings must agree on every shared hyperparameter and shared weight; the bundle then
-//! holds the backbone once and one gate set plus head per task.
+//! The graph is read with tract-onnx's protobuf types, and tract folds its constant subgraphs first
+//! (`fold.rs`: PyTorch's run-time shape chains become constants). For each graph output (one per task) the
+//! converter walks from the image input to that output through the output's ancestor nodes, matching each
+//! stage (normalisation, patch embedding, blocks with their MoE layers in any accepted form, head) from op
+//! types, attributes and constant shapes, never from names. The per-task findings must agree on every
+//! shared hyperparameter and shared weight; the bundle then holds the backbone once and one gate set plus
+//! head per task. Several files (one graph per task) merge the same way (`merge.rs`).
 
 mod assemble;
 mod block;
