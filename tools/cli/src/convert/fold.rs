@@ -26,13 +26,12 @@ pub struct Folded {
     pub nodes: HashSet<usize>,
 }
 
-/// The static `[1, 3, H, W]` shape of the one non-initializer graph input, if it has one (a symbolic batch
-/// dimension is fixed to 1).
-fn image_shape(g: &pb::GraphProto) -> Option<(usize, [usize; 4])> {
+/// The static `[1, 3, H, W]` shape of the one non-initializer graph input (tract's only source), if it has
+/// one within the bundle format's image limit (a symbolic batch dimension is fixed to 1).
+fn image_shape(g: &pb::GraphProto) -> Option<[usize; 4]> {
     let inits: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     let inputs: Vec<&pb::ValueInfoProto> = g.input.iter().filter(|v| !inits.contains(v.name.as_str())).collect();
     let [input] = inputs.as_slice() else { return None };
-    let position = g.input.iter().filter(|v| !inits.contains(v.name.as_str())).position(|v| v.name == input.name)?;
     let Some(type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return None;
     };
@@ -46,8 +45,9 @@ fn image_shape(g: &pb::GraphProto) -> Option<(usize, [usize; 4])> {
             _ => None,
         })
         .collect();
+    let side = |v: i64| (1..=i64::from(m3rt::bundle::MAX_IMAGE_SIDE)).contains(&v);
     match dims.as_slice() {
-        [_, Some(3), Some(h), Some(w)] if *h > 0 && *w > 0 => Some((position, [1, 3, *h as usize, *w as usize])),
+        [_, Some(3), Some(h), Some(w)] if side(*h) && side(*w) => Some([1, 3, *h as usize, *w as usize]),
         _ => None,
     }
 }
@@ -111,10 +111,10 @@ fn try_fold(model: &pb::ModelProto) -> Option<Folded> {
     if !needs_folding(g) || !sane_for_tract(g) {
         return None;
     }
-    let (position, shape) = image_shape(g)?;
+    let shape = image_shape(g)?;
     let parsed = tract_onnx::onnx().parse(model, None).ok()?;
     let mut tm = parsed.model;
-    tm.set_input_fact(position, f32::fact(shape).into()).ok()?;
+    tm.set_input_fact(0, f32::fact(shape).into()).ok()?;
     // An analysis error leaves the facts found so far, which are still right: fold what is known.
     let _ = tm.analyse(true);
     let mut folded = Folded::default();
