@@ -8,7 +8,7 @@
 //! summed by `Add`s (any tree) or one `Sum`, then `Reshape(·, [1, T, D])` and the residual Add. Each expert
 //! path's weights go to the expert its column of `w` names; every expert must appear exactly once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::Result;
@@ -123,16 +123,23 @@ fn expert_sum<'g>(w: &Walk<'g>, paths: &[ExpertPath<'g>]) -> Result<&'g str> {
     loop {
         let n = w.next_op(cur, &["Add", "Sum"], "the sum of the weighted expert outputs")?;
         cur = w.out(n, 0)?;
-        let mut seen = vec![false; paths.len()];
-        if covers(w, cur, &leaves, &mut seen)? && seen.iter().all(|&s| s) {
+        let (mut seen, mut visited) = (vec![false; paths.len()], HashSet::new());
+        if covers(w, cur, &leaves, &mut seen, &mut visited)? && seen.iter().all(|&s| s) {
             return Ok(cur);
         }
     }
 }
 
 /// Marks the expert outputs summed into `t`; false when `t` also sums something else (then it is not the
-/// expert sum yet, or not one at all).
-fn covers(w: &Walk<'_>, t: &str, leaves: &HashMap<&str, usize>, seen: &mut [bool]) -> Result<bool> {
+/// expert sum yet, or not one at all), or reuses an Add (a sum tree never does; this also keeps a graph of
+/// shared Adds from being walked exponentially often).
+fn covers(
+    w: &Walk<'_>,
+    t: &str,
+    leaves: &HashMap<&str, usize>,
+    seen: &mut [bool],
+    visited: &mut HashSet<usize>,
+) -> Result<bool> {
     if let Some(&j) = leaves.get(t) {
         if seen[j] {
             let n = w.g.producer(t).unwrap_or_default();
@@ -144,8 +151,11 @@ fn covers(w: &Walk<'_>, t: &str, leaves: &HashMap<&str, usize>, seen: &mut [bool
     let Some(n) = w.g.producer(t).filter(|&n| matches!(w.node(n).op_type.as_str(), "Add" | "Sum")) else {
         return Ok(false);
     };
+    if !visited.insert(n) {
+        return Ok(false);
+    }
     for input in w.node(n).input.iter().filter(|i| !i.is_empty()) {
-        if !covers(w, input, leaves, seen)? {
+        if !covers(w, input, leaves, seen, visited)? {
             return Ok(false);
         }
     }
