@@ -1,8 +1,7 @@
 //! The other dense-equivalent MoE forms of docs/onnx-form.md ("Graphs written by PyTorch's exporter"),
 //! made by rewriting the PyTorch fixture graphs (`torch_rewrite`): the experts as a loop of matmuls summed
-//! by Adds or one Sum, each expert's weight taken by Slice or Gather; the top-k weights by ScatterElements;
-//! and micro's own batched form with the comparison top-k.
-//! Each converts to the same bundle as the fixture's own form (the per-expert weights recovered exactly) and
+//! by Adds or one Sum, each expert's weight taken by Slice or Gather; the experts as one batched matmul; the
+//! top-k weights by ScatterElements; and micro's own batched form with the comparison top-k. Each converts to the same bundle as the fixture's own form (the per-expert weights recovered exactly) and
 //! matches the reference modules' outputs.
 
 mod common;
@@ -15,7 +14,7 @@ use common::{host_outputs, max_rel_err, npy_f32, root};
 use m3rt::bundle::AlignedBytes;
 use m3rt_cli::convert::{convert_onnx, Precision};
 use prost::Message;
-use torch_rewrite::{experts_as_loop, top_k_by_comparison, top_k_by_scatter, Column, Summed};
+use torch_rewrite::{experts_as_loop, experts_batched, top_k_by_comparison, top_k_by_scatter, Column, Summed};
 use tract_onnx::pb;
 use tract_onnx::prelude::Framework;
 
@@ -116,4 +115,12 @@ fn a_comparison_with_the_wrong_rank_names_the_slice() {
     start.int64_data = vec![0];
     let e = convert(&m).map(|_| "OK".to_string()).unwrap_or_else(|e| format!("{e:#}"));
     assert!(e.contains("'Slice'") && e.contains("k-th largest probability"), "{e}");
+}
+
+#[test]
+fn experts_as_one_batched_matmul_on_the_flattened_tokens() {
+    let Some(dir) = fixture() else { return };
+    for task in ["semseg", "depth"] {
+        check_form(&dir, task, "batched, ReduceSum", experts_batched);
+    }
 }

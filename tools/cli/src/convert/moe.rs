@@ -29,6 +29,22 @@ pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, m: &'g str, readers: [u
         }
     };
     let (wt, e, k) = gate_path(w, b, m, gate)?;
+    batched_experts(w, b, x, m, experts, wt, (e, k))
+}
+
+/// The experts of block `b` as one batched MatMul from node `experts` reading the tokens `m` (`[1, T, D]`
+/// or `[T, D]`): `MatMul(m, W1[E, D, Dh]) + b1[E, 1, Dh]`, GELU, `MatMul(·, W2[E, Dh, D]) + b2[E, 1, D]`,
+/// `Mul(·, wt)` with the expert-major gate weights `wt [E, T, 1]`, `ReduceSum(axes=[0])`, the optional
+/// `Reshape(·, [1, T, D])` and the residual Add to `x`. `(e, k)`: experts and top-k of the gate.
+pub fn batched_experts<'g>(
+    w: &mut Walk<'g>,
+    b: u32,
+    x: &'g str,
+    m: &'g str,
+    experts: usize,
+    wt: &str,
+    (e, k): (u32, u32),
+) -> Result<&'g str> {
     let d = w.found.dim;
     let t = u64::from(w.found.grid.0 * w.found.grid.1 + 1);
 

@@ -10,7 +10,8 @@
 //!
 //! That is `y = Σ_e w_e (GELU(m·W1_e + b1_e)·W2_e + b2_e)`, the runtime's MoE with expert `e`'s weights
 //! `W1_e = W1cat[:, e·Dh..(e+1)·Dh]`, `b1_e`, `W2_e = W2cat[e·Dh..(e+1)·Dh, :]` and `b2_e = b2[e]`.
-//! A loop over the experts instead of the concatenated matrices is `moe_loop.rs`.
+//! A loop over the experts instead of the concatenated matrices is `moe_loop.rs`; experts as one batched
+//! MatMul (weights `[E, D, Dh]`) on the flattened tokens go to `moe.rs`'s [`super::moe::batched_experts`].
 
 use std::rc::Rc;
 
@@ -19,7 +20,7 @@ use m3rt::model::{TensorKey, TensorKind, MAX_EXPERTS};
 
 use super::gate_topk::top_k_weights;
 use super::graph::{attr_i, attr_ints};
-use super::ops::{gelu, linear_at, reshape, residual};
+use super::ops::{gelu, linear_at, reshape, residual, transpose};
 use super::walk::{dims_are, resolve_reshape, Walk};
 
 /// Whether node `r` (the one reader of the second LayerNorm's output) flattens the tokens to `[T, D]`
@@ -69,6 +70,11 @@ pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, r: usize) -> Result<&'g
         }
     };
     let (wts, e, k) = gate_path(w, b, m, gate)?;
+    let experts_rank = w.input(experts, 1).and_then(|n| w.g.constant(n)).map_or(0, |c| c.dims.len());
+    if experts_rank == 3 {
+        let wt = expert_major(w, wts)?;
+        return super::moe::batched_experts(w, b, x, m, experts, wt, (e, k));
+    }
 
     let ex1 = linear_at(w, experts, m, "the experts' concatenated first linear")?;
     let dh = match ex1.w_dims.as_slice() {
@@ -124,6 +130,30 @@ pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, r: usize) -> Result<&'g
     w.found.moe = slot;
     w.found.moe_blocks |= 1u64 << b;
     residual(w, x, y)
+}
+
+/// The token-major top-k weights `wts [T, E]` made expert-major `[E, T, 1]` for batched experts:
+/// `Unsqueeze(Transpose(wts, perm=[1, 0]), axes=[-1])` or `Transpose(Unsqueeze(wts, axes=[-1]), perm=[1, 0, 2])`.
+fn expert_major<'g>(w: &Walk<'g>, wts: &str) -> Result<&'g str> {
+    let last_axis = |n: usize| {
+        let axes = match (attr_ints(w.node(n), "axes"), w.input(n, 1)) {
+            (Some(a), _) => Some(a.to_vec()),
+            (None, Some(s)) => w.const_i64(n, s, "").ok().map(<[i64]>::to_vec),
+            _ => None,
+        };
+        matches!(axes.as_deref(), Some([-1] | [2]))
+    };
+    let what = "the gate weights made expert-major [E, T, 1] (Transpose and Unsqueeze)";
+    let first = w.next_op(wts, &["Transpose", "Unsqueeze"], what)?;
+    if w.node(first).op_type == "Transpose" {
+        let tr = transpose(w, wts, &[1, 0], what)?;
+        let un = w.next_op(tr, &["Unsqueeze"], what)?;
+        return if last_axis(un) { w.out(un, 0) } else { Err(w.err(un, format!("{what}: expected axes [-1]"))) };
+    }
+    if !last_axis(first) {
+        return Err(w.err(first, format!("{what}: expected axes [-1]")));
+    }
+    transpose(w, w.out(first, 0)?, &[1, 0, 2], what)
 }
 
 /// `[D, E·Dh]` (expert `e` in columns `e·Dh..`) to `[E, D, Dh]`.

@@ -250,3 +250,64 @@ pub fn top_k_by_comparison(m: &mut pb::ModelProto) {
         splice(g, &HashSet::from([at]), new);
     }
 }
+
+/// The experts of every MoE layer as one batched matmul on the flattened tokens: `MatMul(m2, W1[E, D, Dh])`,
+/// `+ b1[E, 1, Dh]`, GELU, `MatMul(·, W2[E, Dh, D])`, `+ b2[E, 1, D]`, times
+/// `Unsqueeze(Transpose(w, [1, 0]), [-1])`, `ReduceSum(axes=[0], keepdims=0)`.
+pub fn experts_batched(m: &mut pb::ModelProto) {
+    let g = g(m);
+    for (layer, (wts, m2, bias_mm_out)) in moe_layers(g).into_iter().enumerate() {
+        let bias_mm = producer(g, &bias_mm_out).unwrap().1.clone();
+        let (_, add) =
+            g.node.iter().enumerate().find(|(_, n)| n.op_type == "Add" && n.input.contains(&bias_mm_out)).unwrap();
+        let y = add.output[0].clone();
+        let w2mm_out = add.input.iter().find(|i| **i != bias_mm_out).unwrap().clone();
+        let w2cat = producer(g, &w2mm_out).unwrap().1.input[1].clone();
+        let w1mm = g
+            .node
+            .iter()
+            .find(|n| n.op_type == "MatMul" && n.input[0] == m2 && floats(g, &n.input[1]).0[1] > 16)
+            .unwrap();
+        let w1cat = w1mm.input[1].clone();
+        let b1add = g.node.iter().find(|n| n.op_type == "Add" && n.input.contains(&w1mm.output[0])).unwrap();
+        let b1cat = b1add.input.iter().find(|i| **i != w1mm.output[0]).unwrap().clone();
+        let ((w1d, w1), (_, b1), (_, w2), (b2d, b2)) =
+            (floats(g, &w1cat), floats(g, &b1cat), floats(g, &w2cat), floats(g, &bias_mm.input[1]));
+        let (d, e) = (w1d[0] as usize, b2d[0] as usize);
+        let dh = w1d[1] as usize / e;
+        let w1x: Vec<f32> = (0..e)
+            .flat_map(|x| (0..d).flat_map(move |r| (0..dh).map(move |h| r * e * dh + x * dh + h)))
+            .map(|i| w1[i])
+            .collect();
+        let keep: HashSet<usize> = ancestors(g, &wts).union(&ancestors(g, &m2)).copied().collect();
+        let old: HashSet<usize> = ancestors(g, &y).difference(&keep).copied().collect();
+        let q = |s: &str| format!("bmm{layer}_{s}");
+        let (ei, di, hi) = (e as i64, d as i64, dh as i64);
+        g.initializer.push(f32_init(&q("w1"), &[ei, di, hi], w1x));
+        g.initializer.push(f32_init(&q("b1"), &[ei, 1, hi], b1));
+        g.initializer.push(f32_init(&q("w2"), &[ei, hi, di], w2));
+        g.initializer.push(f32_init(&q("b2"), &[ei, 1, di], b2));
+        g.initializer.push(f32_init(&q("sqrt2"), &[], vec![std::f32::consts::SQRT_2]));
+        g.initializer.push(f32_init(&q("one"), &[], vec![1.0]));
+        g.initializer.push(f32_init(&q("half"), &[], vec![0.5]));
+        g.initializer.push(i64_init(&q("last"), &[-1]));
+        g.initializer.push(i64_init(&q("experts_axis"), &[0]));
+        let perm = pb::AttributeProto { name: "perm".into(), ints: vec![1, 0], r#type: 7, ..Default::default() };
+        let new = vec![
+            node("MatMul", &[&m2, &q("w1")], &[&q("mm1")], vec![]),
+            node("Add", &[&q("mm1"), &q("b1")], &[&q("u")], vec![]),
+            node("Div", &[&q("u"), &q("sqrt2")], &[&q("div")], vec![]),
+            node("Erf", &[&q("div")], &[&q("erf")], vec![]),
+            node("Add", &[&q("erf"), &q("one")], &[&q("erf1")], vec![]),
+            node("Mul", &[&q("u"), &q("erf1")], &[&q("ue")], vec![]),
+            node("Mul", &[&q("ue"), &q("half")], &[&q("h")], vec![]),
+            node("MatMul", &[&q("h"), &q("w2")], &[&q("mm2")], vec![]),
+            node("Add", &[&q("mm2"), &q("b2")], &[&q("ys")], vec![]),
+            node("Transpose", &[&wts], &[&q("wt2")], vec![perm]),
+            node("Unsqueeze", &[&q("wt2"), &q("last")], &[&q("wt")], vec![]),
+            node("Mul", &[&q("ys"), &q("wt")], &[&q("weighted")], vec![]),
+            node("ReduceSum", &[&q("weighted"), &q("experts_axis")], &[&y], vec![int_attr("keepdims", 0)]),
+        ];
+        splice(g, &old, new);
+    }
+}
