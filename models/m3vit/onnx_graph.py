@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from . import onnx_torch_forms
 from .config import Config
 
 OPSET, IR_VERSION = 17, 8
@@ -110,7 +111,7 @@ def _conv(g: _Builder, x: str, wk: str, bk: str, k: int) -> str:
     return g.op("Conv", [x, g.param(wk), g.param(bk)], kernel_shape=[k, k], pads=[pad] * 4)
 
 
-def _head(g: _Builder, cfg: Config, task: str, x: str) -> None:
+def _head(g: _Builder, cfg: Config, task: str, x: str, form: str) -> None:
     o = f"head.{task}."
     f = g.op("Slice", [x, g.i64([1]), g.i64([cfg.tokens]), g.i64([1])])
     f = _ln(g, f, o + "norm_g", o + "norm_b", cfg.ln_eps)
@@ -121,18 +122,27 @@ def _head(g: _Builder, cfg: Config, task: str, x: str) -> None:
             f = g.op("Relu", [_conv(g, f, f"{o}conv{j}_w", f"{o}conv{j}_b", 3)])
             if j < 3:
                 f = _resize(g, f, 2)
-        _resize(g, _conv(g, f, f"{o}conv4_w", f"{o}conv4_b", 1), 2, [task])
+        last, scale = _conv(g, f, f"{o}conv4_w", f"{o}conv4_b", 1), 2
     else:
         f = g.op("Relu", [_conv(g, f, f"{o}conv0_w", f"{o}conv0_b", 3)])
-        _resize(g, _conv(g, f, f"{o}conv1_w", f"{o}conv1_b", 1), cfg.patch, [task])
+        last, scale = _conv(g, f, f"{o}conv1_w", f"{o}conv1_b", 1), cfg.patch
+    if form == "m3rt":
+        _resize(g, last, scale, [task])
+    else:
+        onnx_torch_forms.resize_to(g, last, cfg.image_h, cfg.image_w, [task])
 
 
-def build(params: dict[str, np.ndarray], cfg: Config, probe: bool = False):
+def build(params: dict[str, np.ndarray], cfg: Config, probe: bool = False, form: str = "m3rt"):
     """Returns (ModelProto, probes) where probes[task] lists (softmax, topk-indices) tensor names per MoE layer.
+
+    form: "m3rt" (docs/onnx-form.md) or one of the PyTorch-exporter forms of onnx_torch_forms (the same
+    computation written as PyTorch's exporter writes it).
 
     probe=True builds the same backbone without heads and with the gate softmax and TopK indices of every MoE
     layer as graph outputs (the tensor names listed in probes), for routing checks.
     """
+    if form not in onnx_torch_forms.FORMS:
+        raise ValueError(f"unknown ONNX form {form!r} (one of {', '.join(onnx_torch_forms.FORMS)})")
     g = _Builder(params)
     x = "image"
     if cfg.mean is not None:
@@ -140,7 +150,9 @@ def build(params: dict[str, np.ndarray], cfg: Config, probe: bool = False):
         x = g.op("Div", [x, g.f32(np.array(cfg.std).reshape(1, 3, 1, 1))])
     p = cfg.patch
     x = g.op("Conv", [x, g.param("patch_w"), g.param("patch_b")], kernel_shape=[p, p], strides=[p, p])
-    x = g.op("Transpose", [g.op("Reshape", [x, g.i64([1, cfg.dim, cfg.patches])])], perm=[0, 2, 1])
+    flat = g.op("Reshape", [x, g.i64([1, cfg.dim, cfg.patches])]) if form == "m3rt" else \
+        onnx_torch_forms.patch_reshape(g, x)
+    x = g.op("Transpose", [flat], perm=[0, 2, 1])
     x = g.op("Add", [g.op("Concat", [g.param("cls"), x], axis=1), g.param("pos")])
 
     first_moe = cfg.moe_blocks[0] if cfg.moe_blocks else cfg.depth
@@ -160,9 +172,14 @@ def build(params: dict[str, np.ndarray], cfg: Config, probe: bool = False):
             else:
                 y = _attention(g, cfg, i, y)
                 mt = _ln(g, y, f"b{i}.ln2_g", f"b{i}.ln2_b", cfg.ln_eps)
-            y = _moe_ffn(g, cfg, i, task, y, mt, probes[task]) if cfg.is_moe(i) else _dense_ffn(g, i, y, mt)
+            if not cfg.is_moe(i):
+                y = _dense_ffn(g, i, y, mt)
+            elif form == "m3rt":
+                y = _moe_ffn(g, cfg, i, task, y, mt, probes[task])
+            else:
+                y = onnx_torch_forms.moe_ffn(g, cfg, form, _gelu, i, task, y, mt, probes[task])
         if not probe:
-            _head(g, cfg, task, y)
+            _head(g, cfg, task, y, form)
 
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, cfg.image_h, cfg.image_w])
     if probe:

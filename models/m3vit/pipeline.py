@@ -23,8 +23,9 @@ def weights_state(cfg: Config, weights: list[str] | None, log) -> dict[str, np.n
 
 
 def export(config_path: str | Path, out: str | Path, weights: list[str] | None = None, log=print,
-           save_weights: str | None = None) -> dict:
-    """Runs the whole export; returns a summary (paths, sizes, redraws, timings)."""
+           save_weights: str | None = None, form: str = "m3rt") -> dict:
+    """Runs the whole export; returns a summary (paths, sizes, redraws, timings). `form` chooses how the
+    graph is written (onnx_graph.build)."""
     start = time.time()
     cfg = load(config_path)
     out = Path(out)
@@ -38,7 +39,9 @@ def export(config_path: str | Path, out: str | Path, weights: list[str] | None =
     params = checkpoint.to_params(state, cfg, log)
     log(f"params: {sum(v.size for v in params.values()) / 1e6:.2f} M floats")
 
-    model, _ = onnx_graph.build(params, cfg)
+    model, _ = onnx_graph.build(params, cfg, form=form)
+    if form != "m3rt":
+        log(f"ONNX form: {form}")
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.onnx"
     onnx.save_model(model, str(model_path))

@@ -32,10 +32,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert an M³ViT ONNX export into a bundle (.m3b).
+    /// Convert an M³ViT ONNX export into a bundle (.m3b). Several files (for example one graph per task,
+    /// as PyTorch's exporter writes them) merge into one multi-task bundle when every tensor but the gates
+    /// and heads is bit-identical across them.
     Convert {
-        /// The ONNX file (the form of docs/onnx-form.md).
-        onnx: PathBuf,
+        /// The ONNX file(s) (docs/onnx-form.md: our exporter's form or PyTorch's). Every graph output is a
+        /// task, in file then output order.
+        #[arg(required = true, num_args = 1..)]
+        onnx: Vec<PathBuf>,
+        /// The task names, comma-separated, one per task output (default: the graph output names, which
+        /// must then differ).
+        #[arg(long, value_delimiter = ',')]
+        task_names: Option<Vec<String>>,
         /// The bundle to write.
         #[arg(short, long)]
         out: PathBuf,
@@ -77,9 +85,13 @@ fn main() -> std::process::ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Convert { onnx, out, precision, int8_scales } => {
-            let report = convert::convert_file_with(&onnx, &out, precision, int8_scales)
-                .with_context(|| format!("converting {}", onnx.display()))?;
+        Command::Convert { onnx, task_names, out, precision, int8_scales } => {
+            let paths: Vec<&std::path::Path> = onnx.iter().map(PathBuf::as_path).collect();
+            let report = convert::convert_files(&paths, task_names.as_deref(), &out, precision, int8_scales)
+                .with_context(|| {
+                    let list: Vec<String> = onnx.iter().map(|p| p.display().to_string()).collect();
+                    format!("converting {}", list.join(" + "))
+                })?;
             if let Some(quant) = &report.quant {
                 let names: Vec<&str> = report.tasks.iter().map(|(n, _)| n.as_str()).collect();
                 let (summary, warnings) = convert::quant_summary(quant, &names);

@@ -26,7 +26,8 @@ commands:
             that compare m3rt::fixed with the real ap_fixed through g++, then build the IP (hls/) and run its
             unit tests and its testbench on golden vectors of every task of micro and m3vit-t, fixed16 and
             int8 (bit for bit)
-  models    generate the test-time models (tiny-light, m3vit-t) into target/models (needs the venv)
+  models    generate the test-time models (tiny-light, sparse-route, m3vit-t, and micro and m3vit-t in the
+            PyTorch-exporter ONNX forms) into target/models (needs the venv)
   venv      create or update the Python venv the exporter needs
   bench-report  run every benchmark with its peers, write benches/REPORT.md, report.json, report.svg
                 (--reuse: render the last run's timings again)

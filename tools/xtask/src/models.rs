@@ -10,8 +10,17 @@ use crate::steps::{root, run};
 /// Packages the exporter needs; nothing heavier (no PyTorch).
 const PACKAGES: [&str; 4] = ["numpy", "onnx", "onnxruntime", "safetensors"];
 
-/// Models generated at test time (never committed): config name.
-const GENERATED: [&str; 3] = ["tiny-light", "sparse-route", "m3vit-t"];
+/// Models generated at test time (never committed): config name and ONNX form (`--onnx-form`; the
+/// PyTorch-exporter forms go to `<config>-<form>`, tested by tools/cli/tests/convert_torch_exporter.rs).
+const GENERATED: [(&str, &str); 7] = [
+    ("tiny-light", "m3rt"),
+    ("sparse-route", "m3rt"),
+    ("m3vit-t", "m3rt"),
+    ("micro", "torch-cat"),
+    ("micro", "torch-loop"),
+    ("m3vit-t", "torch-cat"),
+    ("m3vit-t", "torch-loop"),
+];
 
 /// Where the venv and the fetched third-party files live: `$M3RT_CACHE`, else `~/.cache/m3rt`.
 pub fn cache_dir() -> Result<PathBuf> {
@@ -52,9 +61,10 @@ pub fn python_tests(python: &Path) -> Result<()> {
 
 /// Generates every test-time model whose config changed since it was last generated.
 pub fn generate_all(python: &Path) -> Result<()> {
-    for name in GENERATED {
-        let config = root().join(format!("models/configs/{name}.toml"));
-        let out = out_dir()?.join(name);
+    for (config_name, form) in GENERATED {
+        let name = if form == "m3rt" { config_name.to_string() } else { format!("{config_name}-{form}") };
+        let config = root().join(format!("models/configs/{config_name}.toml"));
+        let out = out_dir()?.join(&name);
         let config_text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
         let exporter = exporter_fingerprint()?;
         let stamp = out.join(".generated-from");
@@ -63,7 +73,9 @@ pub fn generate_all(python: &Path) -> Result<()> {
             println!("{name}: up to date in {}", out.display());
             continue;
         }
-        run(Command::new(python).arg("models/export.py").arg("--config").arg(&config).arg("--out").arg(&out))?;
+        let mut export = Command::new(python);
+        export.arg("models/export.py").arg("--config").arg(&config).arg("--out").arg(&out);
+        run(export.args(["--onnx-form", form]))?;
         std::fs::write(&stamp, fingerprint)?;
     }
     Ok(())

@@ -91,8 +91,11 @@ pub fn hyper(tasks: &[(String, Found)]) -> Result<Hyper> {
         same("the LayerNorm epsilon", format!("{:?}", f.ln_eps), format!("{:?}", g.ln_eps))?;
         let hk = |x: &Found| format!("{:?}", x.head.map(|(k, wd, _)| (k, wd)));
         same("the head kind and width", hk(f), hk(g))?;
-        for (key, a) in f.weights.iter().filter(|(k, _)| !per_task(k.kind)) {
-            let b = g.weights.get(key).ok_or_else(|| anyhow!("task '{name}' lacks the shared tensor {key:?}"))?;
+        // In canonical (bundle) order, so that the error names the first tensor that differs.
+        let shared = (0..model::tensor_count(&h)).filter_map(|i| model::canonical_key(&h, i));
+        for key in shared.filter(|k| !per_task(k.kind)) {
+            let Some(a) = f.weights.get(&key) else { continue };
+            let b = g.weights.get(&key).ok_or_else(|| anyhow!("task '{name}' lacks the shared tensor {key:?}"))?;
             let bits_equal = a.data.len() == b.data.len()
                 && a.data.iter().zip(b.data.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
             if a.shape != b.shape || !bits_equal {

@@ -1,7 +1,7 @@
 //! Transformer blocks: LayerNorm, multi-head attention, residuals and the dense FFN (the MoE FFN is in
 //! `moe.rs`).
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use m3rt::model::{TensorKey, TensorKind, MAX_DEPTH};
 
 use super::graph::attr_i;
@@ -16,6 +16,15 @@ const LN_START: [&str; 2] = ["LayerNormalization", "ReduceMean"];
 /// Walks blocks from the token tensor `x` until the head's `Slice`; returns the last block's output.
 pub fn blocks<'g>(w: &mut Walk<'g>, mut x: &'g str) -> Result<&'g str> {
     loop {
+        if x == w.task && w.found.depth > 0 {
+            let t = w.found.grid.0 * w.found.grid.1 + 1;
+            bail!(
+                "graph output '{x}' is the tokens [1, {t}, {}] after block {}: an encoder-only graph (no task \
+                 head), which the bundle format cannot hold yet (every task has a head)",
+                w.found.dim,
+                w.found.depth - 1
+            );
+        }
         let readers = w.consumers(x);
         if readers.iter().any(|&i| w.node(i).op_type == "Slice") {
             return Ok(x);
@@ -76,6 +85,7 @@ fn block<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, ln1: usize) -> Result<&'g str
     w.put(TensorKey::block(Ln2G, b), &[d], m.g);
     w.put(TensorKey::block(Ln2B, b), &[d], m.b);
     match w.consumers(m.out).as_slice() {
+        [r] if super::moe_cat::is_flatten(w, *r) => super::moe_cat::moe_ffn(w, b, x, *r),
         [_] => dense_ffn(w, b, x, m.out),
         [p, q] => moe_ffn(w, b, x, m.out, [*p, *q]),
         _ => Err(w.err(ln2, "expected one reader (a dense FFN) or two (an MoE gate and experts)")),

@@ -8,6 +8,8 @@ use std::rc::Rc;
 use anyhow::{anyhow, bail, Result};
 use tract_onnx::pb::{self, tensor_proto::DataType, tensor_shape_proto::dimension, type_proto};
 
+use super::fold::Folded;
+
 /// The decoded values of a constant tensor.
 #[derive(Clone, Debug)]
 pub enum ConstData {
@@ -106,16 +108,22 @@ fn decode_constant_node(n: &pb::NodeProto) -> Result<Const> {
 }
 
 impl Graph {
-    /// Indexes a decoded model. Fails on a graph without exactly one non-constant input.
-    pub fn new(model: pb::ModelProto) -> Result<Self> {
+    /// Indexes a decoded model whose constant subgraphs were folded (`fold::fold`): the folded nodes are
+    /// neither producers nor readers, their outputs are constants. Fails on a graph without exactly one
+    /// non-constant input.
+    pub fn new(model: pb::ModelProto, folded: Folded) -> Result<Self> {
         let g = model.graph.ok_or_else(|| anyhow!("the ONNX model has no graph"))?;
         let mut consts = HashMap::new();
         for t in &g.initializer {
             consts.insert(t.name.clone(), decode_tensor(t)?);
         }
+        consts.extend(folded.values);
         let mut producer = HashMap::new();
         let mut consumers: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, n) in g.node.iter().enumerate() {
+            if folded.nodes.contains(&i) {
+                continue;
+            }
             if n.op_type == "Constant" && n.domain.is_empty() {
                 let c = decode_constant_node(n).map_err(|e| anyhow!("{}: {e}", describe(i, n)))?;
                 if let Some(o) = n.output.first() {

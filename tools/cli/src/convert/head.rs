@@ -43,19 +43,19 @@ pub fn head<'g>(w: &mut Walk<'g>, x: &'g str) -> Result<()> {
     let f = relu(w, f)?;
     let next = w.next(f, "a Resize (PUP head) or a 1x1 Conv (light head)")?;
     let (kind, c, last) = if w.node(next).op_type == "Resize" {
-        let mut f = resize(w, f, 2)?;
+        let mut f = resize(w, f, 2, [width, gh, gw])?;
         for j in 1..=3 {
             let (_, g) = conv_to(w, f, j, width, width, 3, "a PUP head conv")?;
             f = relu(w, g)?;
             if j < 3 {
-                f = resize(w, f, 2)?;
+                f = resize(w, f, 2, [width, gh << j, gw << j])?;
             }
         }
         let (c, g) = conv(w, f, 4, width, 1, "the PUP head's last conv (1x1)")?;
-        (HeadKind::Pup, c, resize_node(w, g, 2)?)
+        (HeadKind::Pup, c, resize_node(w, g, 2, [c, gh << 3, gw << 3])?)
     } else {
         let (c, g) = conv(w, f, 1, width, 1, "the light head's 1x1 conv")?;
-        (HeadKind::Light, c, resize_node(w, g, w.found.patch)?)
+        (HeadKind::Light, c, resize_node(w, g, w.found.patch, [c, gh, gw])?)
     };
     if w.out(last, 0)? != w.task {
         return Err(w.err(last, format!("expected the head's last Resize to be graph output '{}'", w.task)));
@@ -146,27 +146,42 @@ fn relu<'g>(w: &Walk<'g>, x: &str) -> Result<&'g str> {
     w.out(n, 0)
 }
 
-fn resize<'g>(w: &Walk<'g>, x: &str, scale: u32) -> Result<&'g str> {
-    let n = resize_node(w, x, scale)?;
+fn resize<'g>(w: &Walk<'g>, x: &str, scale: u32, from: [u32; 3]) -> Result<&'g str> {
+    let n = resize_node(w, x, scale, from)?;
     w.out(n, 0)
 }
 
-/// A bilinear, half-pixel `Resize` by `scale` reading `x`; returns the node.
-fn resize_node(w: &Walk<'_>, x: &str, scale: u32) -> Result<usize> {
+/// A bilinear, half-pixel `Resize` by `scale` reading `x` (of `from` = channels, height, width), given by
+/// its scales or by the output sizes `[1, C, scale·h, scale·w]` (PyTorch's `interpolate(size=...)`);
+/// returns the node.
+fn resize_node(w: &Walk<'_>, x: &str, scale: u32, from: [u32; 3]) -> Result<usize> {
     let what = format!("a bilinear Resize x{scale}");
     let n = w.next_op(x, &["Resize"], &what)?;
     let node = w.node(n);
     let scales = match w.input(n, 2) {
-        Some(s) => w.const_f32(n, s, "the Resize scales")?.1,
-        None => return Err(w.err(n, format!("expected {what} given by scales (sizes are not supported)"))),
+        Some(s) => w.const_f32(n, s, "the Resize scales")?.1.to_vec(),
+        None => Vec::new(),
     };
     let s = scale as f32;
-    let scales_ok = scales.len() == 4 && close(scales[0], 1.0) && close(scales[1], 1.0);
-    let scales_ok = scales_ok && close(scales[2], s) && close(scales[3], s);
+    let scales_ok = if scales.is_empty() {
+        let Some(sizes) = w.input(n, 3) else {
+            return Err(w.err(n, format!("expected {what} given by scales or sizes, found neither")));
+        };
+        let sizes = w.const_i64(n, sizes, "the Resize sizes")?;
+        let [c, h, wd] = from.map(i64::from);
+        let want = [1, c, h * i64::from(scale), wd * i64::from(scale)];
+        if sizes != want {
+            return Err(w.err(n, format!("expected {what}: sizes {want:?}, found {sizes:?}")));
+        }
+        true
+    } else {
+        let ok = scales.len() == 4 && close(scales[0], 1.0) && close(scales[1], 1.0);
+        ok && close(scales[2], s) && close(scales[3], s) && w.input(n, 3).is_none()
+    };
     let mode = attr_s(node, "mode", "nearest");
     let ctm = attr_s(node, "coordinate_transformation_mode", "half_pixel");
     let ctm_ok = ctm == "half_pixel" || ctm == "pytorch_half_pixel";
-    if !scales_ok || mode != "linear" || !ctm_ok || w.input(n, 3).is_some() || w.input(n, 0) != Some(x) {
+    if !scales_ok || mode != "linear" || !ctm_ok || w.input(n, 0) != Some(x) {
         return Err(w.err(
             n,
             format!("expected {what} (mode linear, half_pixel, scales [1,1,{s},{s}]), found mode {mode}, {ctm}, scales {scales:?}"),

@@ -1,18 +1,25 @@
 //! `m3rt convert`: recognise the M³ViT computation in an ONNX graph (the form of `docs/onnx-form.md`) and
 //! write a bundle.
 //!
-//! The graph is read with tract-onnx's protobuf types. For each graph output (one per task) the converter
-//! walks from the image input to that output through the output's ancestor nodes, matching each stage
-//! (normalisation, patch embedding, blocks, head) from op types, attributes and constant shapes, never from
-//! names. The per-task findings must agree on every shared hyperparameter and shared weight; the bundle then
-//! holds the backbone once and one gate set plus head per task.
+//! The graph is read with tract-onnx's protobuf types, and tract folds its constant subgraphs first
+//! (`fold.rs`: PyTorch's run-time shape chains become constants). For each graph output (one per task) the
+//! converter walks from the image input to that output through the output's ancestor nodes, matching each
+//! stage (normalisation, patch embedding, blocks with their MoE layers in any accepted form, head) from op
+//! types, attributes and constant shapes, never from names. The per-task findings must agree on every
+//! shared hyperparameter and shared weight; the bundle then holds the backbone once and one gate set plus
+//! head per task. Several files (one graph per task) merge the same way (`merge.rs`).
 
 mod assemble;
 mod block;
 mod embed;
+mod fold;
+mod gate_topk;
 mod graph;
 mod head;
+mod merge;
 mod moe;
+mod moe_cat;
+mod moe_loop;
 mod norm;
 mod ops;
 mod qkv;
@@ -21,11 +28,10 @@ mod walk;
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use m3rt::bundle::{AlignedBytes, Bundle, QuantReport};
 use m3rt::fixed::{Profile, WeightMode};
 use m3rt::model::Hyper;
-use tract_onnx::prelude::Framework;
 
 pub use assemble::{parse_post, post_for, POST_KEY_PREFIX};
 pub use summary::quant_summary;
@@ -98,29 +104,31 @@ pub fn convert_onnx_with(
     precision: Precision,
     scales: Int8Scales,
 ) -> Result<(Vec<u8>, ConvertReport)> {
-    let bytes = std::fs::read(onnx_path).with_context(|| format!("reading {}", onnx_path.display()))?;
-    let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut bytes.as_slice())
-        .map_err(|e| anyhow::anyhow!("{} is not a readable ONNX protobuf: {e}", onnx_path.display()))?;
-    drop(bytes);
-    let mut posts = std::collections::HashMap::new();
-    for entry in &proto.metadata_props {
-        if let Some(task) = entry.key.strip_prefix(assemble::POST_KEY_PREFIX) {
-            let post = assemble::parse_post(&entry.value).with_context(|| format!("ONNX metadata '{}'", entry.key))?;
-            posts.insert(task.to_string(), post);
+    convert_onnx_files(&[onnx_path], None, precision, scales)
+}
+
+/// Converts one or several ONNX files into one bundle: every graph output of every file is a task, in
+/// file then output order, named by `task_names` when given (one name per task) or else by its output.
+/// The files must describe one model: every tensor but the gates and heads bit-identical across them.
+pub fn convert_onnx_files(
+    onnx_paths: &[&Path],
+    task_names: Option<&[String]>,
+    precision: Precision,
+    scales: Int8Scales,
+) -> Result<(Vec<u8>, ConvertReport)> {
+    let mut files = Vec::with_capacity(onnx_paths.len());
+    for path in onnx_paths {
+        files.push(merge::read_tasks(path)?);
+    }
+    let merge::FileTasks { tasks, posts } = merge::name_tasks(onnx_paths, files, task_names)?;
+    let hyper = assemble::hyper(&tasks).with_context(|| {
+        if onnx_paths.len() > 1 {
+            let list: Vec<String> = onnx_paths.iter().map(|p| p.display().to_string()).collect();
+            format!("the graphs {} do not describe one model", list.join(", "))
+        } else {
+            "the graph's tasks do not describe one model".to_string()
         }
-    }
-    let g = graph::Graph::new(proto)?;
-    let mut tasks = Vec::with_capacity(g.outputs.len());
-    for out in &g.outputs {
-        let mut w = walk::Walk::new(&g, out);
-        walk_task(&mut w).with_context(|| format!("cannot place the graph as an M³ViT (task output '{out}')"))?;
-        tasks.push((out.clone(), w.found));
-    }
-    let hyper = assemble::hyper(&tasks)?;
-    if let Some(unknown) = posts.keys().find(|t| !tasks.iter().any(|(name, _)| name == *t)) {
-        bail!("ONNX metadata names post-processing for '{unknown}', which is not an output of the graph");
-    }
+    })?;
     let base = if precision == Precision::F16 { Precision::F16 } else { Precision::F32 };
     let (mut bundle, params) = assemble::write(&hyper, &tasks, &posts, base)?;
     let mut quant = None;
@@ -149,6 +157,19 @@ fn walk_task(w: &mut walk::Walk<'_>) -> Result<()> {
 /// Same, then writes the bundle file.
 pub fn convert_file(onnx_path: &Path, out: &Path, precision: Precision) -> Result<ConvertReport> {
     convert_file_with(onnx_path, out, precision, Int8Scales::Channel)
+}
+
+/// [`convert_onnx_files`], then writes the bundle file.
+pub fn convert_files(
+    onnx_paths: &[&Path],
+    task_names: Option<&[String]>,
+    out: &Path,
+    precision: Precision,
+    scales: Int8Scales,
+) -> Result<ConvertReport> {
+    let (bytes, report) = convert_onnx_files(onnx_paths, task_names, precision, scales)?;
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(report)
 }
 
 /// [`convert_onnx_with`], then writes the bundle file.

@@ -1,11 +1,13 @@
-//! The MoE FFN in its dense-equivalent ONNX form: a task's gate (MatMul, Softmax, TopK, ScatterElements,
-//! Transpose) mixing every expert's output (stacked MatMuls, GELU, Mul, ReduceSum).
+//! The MoE FFN in its dense-equivalent ONNX form: a task's gate (MatMul, Softmax, TopK, ScatterElements
+//! or the comparison with the k-th largest probability, Transpose) mixing every expert's output (stacked
+//! MatMuls, GELU, Mul, ReduceSum).
 
 use anyhow::Result;
-use m3rt::model::{TensorKey, TensorKind, MAX_EXPERTS, MAX_TOP_K};
+use m3rt::model::{TensorKey, TensorKind, MAX_EXPERTS};
 
 use super::block::put_linear;
-use super::graph::{attr_i, attr_ints, attr_s, ConstData};
+use super::gate_topk::top_k_weights;
+use super::graph::{attr_i, attr_ints};
 use super::ops::{gelu, linear, linear_at, reshape, residual, transpose};
 use super::walk::Walk;
 
@@ -27,6 +29,22 @@ pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, m: &'g str, readers: [u
         }
     };
     let (wt, e, k) = gate_path(w, b, m, gate)?;
+    batched_experts(w, b, x, m, experts, wt, (e, k))
+}
+
+/// The experts of block `b` as one batched MatMul from node `experts` reading the tokens `m` (`[1, T, D]`
+/// or `[T, D]`): `MatMul(m, W1[E, D, Dh]) + b1[E, 1, Dh]`, GELU, `MatMul(·, W2[E, Dh, D]) + b2[E, 1, D]`,
+/// `Mul(·, wt)` with the expert-major gate weights `wt [E, T, 1]`, `ReduceSum(axes=[0])`, the optional
+/// `Reshape(·, [1, T, D])` and the residual Add to `x`. `(e, k)`: experts and top-k of the gate.
+pub fn batched_experts<'g>(
+    w: &mut Walk<'g>,
+    b: u32,
+    x: &'g str,
+    m: &'g str,
+    experts: usize,
+    wt: &str,
+    (e, k): (u32, u32),
+) -> Result<&'g str> {
     let d = w.found.dim;
     let t = u64::from(w.found.grid.0 * w.found.grid.1 + 1);
 
@@ -72,7 +90,6 @@ pub fn moe_ffn<'g>(w: &mut Walk<'g>, b: u32, x: &'g str, m: &'g str, readers: [u
 fn gate_path<'g>(w: &mut Walk<'g>, b: u32, m: &str, n: usize) -> Result<(&'g str, u32, u32)> {
     w.expect_op(n, &["MatMul"], "the MoE gate MatMul")?;
     let d = w.found.dim;
-    let t = i64::from(w.found.grid.0 * w.found.grid.1 + 1);
     if w.input(n, 0) != Some(m) {
         return Err(w.err(n, "expected the gate MatMul to read the second LayerNorm's output"));
     }
@@ -88,37 +105,7 @@ fn gate_path<'g>(w: &mut Walk<'g>, b: u32, m: &str, n: usize) -> Result<(&'g str
         return Err(w.err(sm, format!("expected the gate Softmax over experts (axis -1), found axis {axis}")));
     }
     let p = w.out(sm, 0)?;
-    let tk = w.next_op(p, &["TopK"], "the gate TopK")?;
-    let kv = w.const_i64(tk, w.input(tk, 1).unwrap_or_default(), "the TopK k")?;
-    let node = w.node(tk);
-    let (ax, largest) = (attr_i(node, "axis", -1), attr_i(node, "largest", 1));
-    let k = match kv {
-        &[k] if (1..=i64::from(MAX_TOP_K.min(e))).contains(&k) && (ax == -1 || ax == 2) && largest == 1 => k as u32,
-        _ => {
-            return Err(w.err(
-                tk,
-                format!("expected TopK(largest=1, axis=-1) with 1 ≤ k ≤ min({MAX_TOP_K}, E), found k {kv:?} axis {ax}"),
-            ))
-        }
-    };
-    let (vals, idx) = (w.out(tk, 0)?, w.out(tk, 1)?);
-    let sc = w.next_op(vals, &["ScatterElements"], "the ScatterElements of the top-k probabilities")?;
-    let node = w.node(sc);
-    let zeros = w.input(sc, 0).and_then(|z| w.g.constant(z));
-    let zeros_ok = zeros.is_some_and(|z| {
-        z.dims == [1, t, i64::from(e)] && matches!(&z.data, ConstData::F32(v) if v.iter().all(|&x| x == 0.0))
-    });
-    let (ax, red) = (attr_i(node, "axis", 0), attr_s(node, "reduction", "none"));
-    if !zeros_ok
-        || w.input(sc, 1) != Some(idx)
-        || w.input(sc, 2) != Some(vals)
-        || !(ax == -1 || ax == 2)
-        || red != "none"
-    {
-        return Err(
-            w.err(sc, format!("expected ScatterElements(zeros [1, {t}, {e}], top-k indices, top-k values, axis=-1)"))
-        );
-    }
-    let wt = transpose(w, w.out(sc, 0)?, &[2, 1, 0], "the gate weights Transpose [E, T, 1]")?;
+    let (weights, k) = top_k_weights(w, p, e, 3)?;
+    let wt = transpose(w, weights, &[2, 1, 0], "the gate weights Transpose [E, T, 1]")?;
     Ok((wt, e, k))
 }
