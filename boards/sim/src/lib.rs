@@ -14,6 +14,7 @@ pub mod compare;
 pub mod cycles;
 pub mod design;
 pub mod energy;
+pub mod experts;
 pub mod model;
 pub mod report;
 pub mod resources;

@@ -39,6 +39,18 @@ pub struct Op {
     pub part: Part,
     /// Its cost.
     pub work: Work,
+    /// The expert it computes for, in an MoE layer: the expert's index and the rows (tokens) of this call
+    /// (counted on its first kernel, fc1, and 0 on the others).
+    pub expert: Option<ExpertCall>,
+}
+
+/// What an expert's kernel call carries for the per-expert report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpertCall {
+    /// The expert's index in its layer.
+    pub expert: u32,
+    /// Tokens this call adds to the expert's count (the queue on fc1, 0 on fc2 and the scatter).
+    pub tokens: u64,
 }
 
 /// Why the model cannot run on a design point.
@@ -64,6 +76,8 @@ struct Builder<'d> {
     d: &'d Design,
     part: Part,
     ops: Vec<Op>,
+    /// The expert the next ops compute for (set by [`Builder::expert`]).
+    expert: Option<ExpertCall>,
 }
 
 impl Builder<'_> {
@@ -85,16 +99,35 @@ impl Builder<'_> {
                 p.exec.ddr_weight_read = 0;
             }
         }
-        self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part: self.part, work: Work::Linear(panels) });
+        let (part, expert) = (self.part, self.take_expert());
+        self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part, work: Work::Linear(panels), expert });
         Ok(())
     }
 
     fn fixed(&mut self, layer: &str, kernel: &str, c: Cost) {
-        self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part: self.part, work: Work::Fixed(c) });
+        let (part, expert) = (self.part, self.take_expert());
+        self.ops.push(Op { layer: layer.into(), kernel: kernel.into(), part, work: Work::Fixed(c), expert });
     }
 
-    /// One expert over `n` rows: fc1+GELU, fc2 (scatter-add fused or a separate pass), named `{name}.fc1+gelu`...
-    fn expert(&mut self, h: &Hyper, layer: &str, name: &str, n: u64, resident: bool) -> Result<(), TooLarge> {
+    /// The expert tag of the op being pushed: the pending call's, after which its tokens are counted.
+    fn take_expert(&mut self) -> Option<ExpertCall> {
+        let tag = self.expert;
+        if let Some(e) = &mut self.expert {
+            e.tokens = 0;
+        }
+        tag
+    }
+
+    /// Expert `x` over `n` rows: fc1+GELU, fc2 (scatter-add fused or a separate pass), named
+    /// `{name}.fc1+gelu`..., each op tagged with the expert.
+    fn expert(&mut self, h: &Hyper, layer: &str, name: &str, x: u32, n: u64, resident: bool) -> Result<(), TooLarge> {
+        self.expert = Some(ExpertCall { expert: x, tokens: n });
+        let done = self.expert_ops(h, layer, name, n, resident);
+        self.expert = None;
+        done
+    }
+
+    fn expert_ops(&mut self, h: &Hyper, layer: &str, name: &str, n: u64, resident: bool) -> Result<(), TooLarge> {
         let (dim, dh) = (u64::from(h.dim), u64::from(h.expert_hidden));
         let fc1 = Linear { gelu: true, ..Linear::rows(n, dim, dh) };
         self.linear_resident(layer, &format!("{name}.fc1+gelu"), fc1, resident)?;
@@ -115,7 +148,7 @@ pub fn encoder(d: &Design, h: &Hyper, queues: &[Vec<u32>]) -> Result<Vec<Op>, To
     encoder_with(d, h, &mut |b, l, j| {
         let counts = queues.get(j).map(Vec::as_slice).unwrap_or(&[]);
         for (x, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-            b.expert(h, l, &format!("e{x}"), u64::from(n), false)?;
+            b.expert(h, l, &format!("e{x}"), x as u32, u64::from(n), false)?;
         }
         Ok(())
     })
@@ -135,7 +168,7 @@ pub fn encoder_scheduled(d: &Design, h: &Hyper, routing: &Routing, schedule: Sch
                 let routes = routing.layers.get(j).map(Vec::as_slice).unwrap_or(&[]);
                 let hits = lru_hits(routes, cache_experts);
                 for (slot, (&x, &hit)) in routes.iter().zip(&hits).enumerate() {
-                    b.expert(h, l, &format!("t{}.e{x}", slot / k), 1, hit)?;
+                    b.expert(h, l, &format!("t{}.e{x}", slot / k), x, 1, hit)?;
                 }
                 Ok(())
             })
@@ -148,7 +181,7 @@ type Moe<'a> = dyn FnMut(&mut Builder<'_>, &str, usize) -> Result<(), TooLarge> 
 fn encoder_with(d: &Design, h: &Hyper, moe: &mut Moe<'_>) -> Result<Vec<Op>, TooLarge> {
     let (t, dim, p) = (u64::from(h.tokens()), u64::from(h.dim), u64::from(h.patch));
     let td = t * dim * 4;
-    let mut b = Builder { d, part: Part::Encoder, ops: Vec::new() };
+    let mut b = Builder { d, part: Part::Encoder, ops: Vec::new(), expert: None };
     let pixels = u64::from(h.in_chans) * u64::from(h.image_h) * u64::from(h.image_w);
     let k = u64::from(h.in_chans) * p * p;
     let embed = Linear { read_bytes: pixels, ..Linear::rows(u64::from(h.patches()), k, dim) };
@@ -186,7 +219,7 @@ fn encoder_with(d: &Design, h: &Hyper, moe: &mut Moe<'_>) -> Result<Vec<Op>, Too
 /// through the linear unit (a 3×3 gather reads three bursts of 18 words per channel and 16 pixels), the
 /// resizes.
 pub fn head(d: &Design, h: &Hyper, channels: u32) -> Result<Vec<Op>, TooLarge> {
-    let mut b = Builder { d, part: Part::Head, ops: Vec::new() };
+    let mut b = Builder { d, part: Part::Head, ops: Vec::new(), expert: None };
     let (dim, hw, c) = (u64::from(h.dim), u64::from(h.head_width), u64::from(channels));
     let (mut fh, mut fw) = (u64::from(h.grid_h()), u64::from(h.grid_w()));
     b.fixed("head.ln", "ln", cycles::layernorm(d, fh * fw, dim));

@@ -8,6 +8,7 @@ use m3rt::model::Hyper;
 use crate::cycles::Cost;
 use crate::design::Design;
 use crate::energy::{self, Energy, TABLE};
+use crate::experts::{expert_rows, ExpertRow};
 use crate::model::{self, Op, Part, TooLarge};
 use crate::routes::Routing;
 use crate::schedule::{self, lru_misses, Schedule};
@@ -56,6 +57,8 @@ pub struct Report {
     /// Expert weight loads from DDR over the encoder's MoE layers: the non-empty queues (reordered) or the
     /// cache misses (token order).
     pub expert_loads: u64,
+    /// Every expert that ran, per MoE layer: tokens, cost, energy.
+    pub experts: Vec<ExpertRow>,
 }
 
 impl Report {
@@ -72,9 +75,9 @@ impl Report {
     }
 }
 
-fn layers(d: &Design, ops: &[Op]) -> Vec<Layer> {
+fn layers(d: &Design, ops: &[Op], costs: &[Cost]) -> Vec<Layer> {
     let mut out: Vec<Layer> = Vec::new();
-    for (op, cost) in ops.iter().zip(model::schedule(d, ops)) {
+    for (op, &cost) in ops.iter().zip(costs) {
         match out.last_mut() {
             Some(l) if l.name == op.layer => l.cost += cost,
             _ => out.push(Layer { name: op.layer.clone(), part: op.part, cost, energy: Energy::default() }),
@@ -125,13 +128,15 @@ fn finish(
     schedule: Schedule,
     expert_loads: u64,
 ) -> Result<Report, TooLarge> {
-    let enc = layers(d, &encoder_ops);
+    let costs = model::schedule(d, &encoder_ops);
+    let enc = layers(d, &encoder_ops, &costs);
+    let experts = expert_rows(d, &encoder_ops, &costs);
     let encoder = total(d, &enc);
     let mut all = enc;
     let head = model::head(d, h, channels).map(|ops| {
         // The head's first weights load while the encoder's last linear computes on a real run; scheduled
         // on its own here, its first load is exposed (a small, conservative difference).
-        let hl = layers(d, &ops);
+        let hl = layers(d, &ops, &model::schedule(d, &ops));
         let t = total(d, &hl);
         all.extend(hl);
         t
@@ -146,6 +151,7 @@ fn finish(
         schedule,
         onchip_weight_bytes,
         expert_loads,
+        experts,
     })
 }
 
@@ -178,6 +184,7 @@ impl fmt::Display for Report {
             f,
             "schedule: {}, {kib:.0} KiB of on-chip weight memory, {} expert loads  [simulated]",
             self.schedule, self.expert_loads
-        )
+        )?;
+        crate::experts::write_grid(f, &self.experts, self.clock_mhz)
     }
 }

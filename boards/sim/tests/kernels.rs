@@ -47,7 +47,7 @@ fn double_buffering_overlaps_the_next_load() {
     // A (load 100, exec 50), then a fixed kernel C (30), then B (load 80, exec 200). Double buffered: A pays
     // its load and max(50, B's load 80) = 180, C 30, B max(200, nothing) = 200. Single: 150, 30, 280.
     let exec = |cycles| Cost { cycles, ..Cost::default() };
-    let op = |work| Op { layer: "x".into(), kernel: "k".into(), part: Part::Encoder, work };
+    let op = |work| Op { layer: "x".into(), kernel: "k".into(), part: Part::Encoder, work, expert: None };
     let ops = [
         op(Work::Linear(vec![Panel { load: 100, exec: exec(50) }])),
         op(Work::Fixed(exec(30))),

@@ -53,6 +53,23 @@ pub fn json(r: &Report, model: &str, task: &str) -> Value {
             })
         })
         .collect();
+    let experts: Vec<Value> = r
+        .experts
+        .iter()
+        .map(|e| {
+            json!({
+                "layer": e.layer,
+                "expert": e.expert,
+                "tokens": e.tokens,
+                "calls": e.calls,
+                "cycles": e.cost.cycles,
+                "ms": e.cost.cycles as f64 / (r.clock_mhz * 1e3),
+                "joules": e.energy.total_j(),
+                "macs": e.cost.linear_macs,
+                "ddr_weight_read_bytes": e.cost.ddr_weight_read,
+            })
+        })
+        .collect();
     json!({
         "simulated": true,
         "note": "SIMULATED by the host simulator (boards/sim), not measured",
@@ -61,6 +78,7 @@ pub fn json(r: &Report, model: &str, task: &str) -> Value {
         "model": model,
         "task": task,
         "layers": layers,
+        "experts": experts,
         "encoder": total_json(&r.encoder),
         "head": r.head.as_ref().map(total_json).unwrap_or(Value::Null),
         "end_to_end": total_json(&r.end_to_end()),
