@@ -24,6 +24,9 @@ pub struct FlashArgs {
     /// The bundle (.m3b) to flash.
     #[arg(long)]
     model: PathBuf,
+    /// With --board: the TCP port of 127.0.0.1 the emulated board's UART listens on (default: a free one).
+    #[arg(long, requires = "board")]
+    uart_port: Option<u16>,
 }
 
 /// Where `m3rt flash` puts the model.
@@ -55,14 +58,14 @@ pub fn flash(args: &FlashArgs) -> Result<()> {
     let bytes = &bytes[..bundle];
     match FlashTarget::from_args(args)? {
         FlashTarget::Link(_) => upload(args, bytes),
-        FlashTarget::Qemu(board) => boot_qemu(board, &args.model),
+        FlashTarget::Qemu(board) => boot_qemu(board, &args.model, args.uart_port),
     }
 }
 
 /// Builds `board`'s firmware, boots it in QEMU with `model` and serves its UART until QEMU exits.
-fn boot_qemu(board: m3rt_cli::qemu::QemuBoard, model: &std::path::Path) -> Result<()> {
+fn boot_qemu(board: m3rt_cli::qemu::QemuBoard, model: &std::path::Path, port: Option<u16>) -> Result<()> {
     let elf = m3rt_cli::qemu::build_firmware(board, model)?;
-    let booted = m3rt_cli::qemu::boot(board, &elf, model)?;
+    let booted = m3rt_cli::qemu::boot(board, &elf, model, port)?;
     println!(
         "{} waiting on 127.0.0.1:{} (connect with `m3rt board --tcp 127.0.0.1:{}`)",
         board.folder(),

@@ -128,9 +128,12 @@ fn free_port() -> Result<u16> {
 }
 
 /// Boots `elf` on `board` in QEMU with `model` (loaded into DDR slot A on the A53; the M4 firmware
-/// carries it already), UART0 on a free TCP port, semihosting on.
-pub fn boot(board: QemuBoard, elf: &Path, model: &Path) -> Result<Booted> {
-    let port = free_port()?;
+/// carries it already), UART0 on TCP port `port` of 127.0.0.1 (a free one when `None`), semihosting on.
+pub fn boot(board: QemuBoard, elf: &Path, model: &Path, port: Option<u16>) -> Result<Booted> {
+    let port = match port {
+        Some(p) => p,
+        None => free_port()?,
+    };
     let mut cmd = match board {
         QemuBoard::Zcu104 => {
             let mut c = Command::new("qemu-system-aarch64");

@@ -67,7 +67,7 @@ fn drive(board: QemuBoard) {
     let input: Vec<f32> = ArrayD::<f32>::read_npy(input_file).unwrap().iter().copied().collect();
 
     let elf = build_firmware(board, &model).unwrap();
-    let mut qemu = boot(board, &elf, &model).unwrap();
+    let mut qemu = boot(board, &elf, &model, None).unwrap();
     let (stream, boot_text) = qemu.connect(Duration::from_secs(120)).unwrap();
     print!("{boot_text}");
     assert!(boot_text.contains(expected_text.trim_end()), "boot self-test differs from the host");

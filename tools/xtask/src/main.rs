@@ -4,6 +4,7 @@
 
 mod bench_report;
 mod csim;
+mod docs_check;
 mod fuzz;
 mod headers;
 mod ip_csim;
@@ -21,7 +22,7 @@ cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, Python tests, model generation, the C simulation, all Rust
-            tests, no_std builds, the QEMU board suite, every fuzz target for 30 s
+            tests, no_std builds, the QEMU board suite, the guides' commands, every fuzz target for 30 s
   csim      the C-simulation stage: fetch the ap_types headers (hls4ml wheel) into the cache, run the tests
             that compare m3rt::fixed with the real ap_fixed through g++, then build the IP (hls/) and run its
             unit tests and its testbench on golden vectors of every task of micro and m3vit-t, fixed16 and
@@ -37,6 +38,8 @@ commands:
             cargo-fuzz on nightly, each for N seconds (default 60), failing on a crash; prints executions and
             coverage per target. Installs cargo-fuzz if missing. [--seconds N] [--seeds: rewrite
             fuzz/corpus first] [target]
+  docs-check  run the commands of every guide in docs/guides as written (m3rt = this checkout's CLI,
+            python = the venv), in target/docs-check/<guide>; [filter]
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites);
             then cross-build the Linux board (aarch64-unknown-linux-gnu) and test it under qemu-aarch64
@@ -63,6 +66,7 @@ fn main() -> Result<()> {
         "csim" => csim::csim(),
         "fuzz" => fuzz::run(&args[1..]),
         "nostd" => steps::nostd(),
+        "docs-check" => docs_check::run(args.get(1).map(String::as_str)),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
         "qemu-linux" => qemu::linux_only(),
         "bench-report" => bench_report::run(args.get(1).is_some_and(|a| a == "--reuse")),
@@ -108,6 +112,7 @@ fn ci() -> Result<()> {
     steps::report_free_space("after the tests");
     steps::timed("no_std builds", steps::nostd)?;
     steps::timed("qemu board suite", || qemu::qemu(false))?;
+    steps::timed("guides run as written (docs-check)", || docs_check::run(None))?;
     // Issue 13: every fuzz target for 30 s (the 10-minute runs are `cargo xtask fuzz --seconds 600`).
     steps::timed("fuzz targets, 30 s each", || fuzz::run(&["--seconds".to_string(), "30".to_string()]))?;
     println!("\nci: all steps passed in {:.0} s", start.elapsed().as_secs_f64());

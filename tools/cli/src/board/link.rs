@@ -55,11 +55,28 @@ impl LinkArgs {
 pub trait Link: Read + Write + Send {}
 impl<T: Read + Write + Send> Link for T {}
 
+/// How long a TCP connection refused is tried again: a board (QEMU, `m3rt serve`) that was just started
+/// may not listen yet.
+pub const CONNECT_RETRY: Duration = Duration::from_secs(5);
+
+/// Connects to `addr`, trying again for [`CONNECT_RETRY`] while the connection is refused.
+fn connect(addr: &str) -> std::io::Result<TcpStream> {
+    let start = std::time::Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && start.elapsed() < CONNECT_RETRY => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens `target` with a read timeout of `timeout`.
 pub fn open(target: &LinkTarget, timeout: Duration) -> Result<Box<dyn Link>> {
     match target {
         LinkTarget::Tcp(addr) => {
-            let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+            let stream = connect(addr).with_context(|| format!("connecting to {addr}"))?;
             stream.set_nodelay(true)?;
             stream.set_read_timeout(Some(timeout))?;
             Ok(Box::new(stream))
