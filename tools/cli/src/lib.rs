@@ -6,4 +6,6 @@ pub mod board;
 pub mod convert;
 pub mod golden;
 pub mod inspect;
+pub mod picture;
 pub mod qemu;
+pub mod tensor_io;

@@ -4,7 +4,7 @@ mod board_cmd;
 mod demo;
 mod flash;
 mod golden_cmd;
-mod picture;
+
 mod profile_cmd;
 mod profile_cpu;
 mod profile_out;
@@ -13,13 +13,13 @@ mod raster;
 mod roofline;
 mod run;
 mod serve_cmd;
-mod tensor_io;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use m3rt_cli::convert::{self, Int8Scales, Precision};
+use m3rt_cli::{picture, tensor_io};
 
 /// Multi-task mixture-of-experts ViTs on edge hardware: convert an ONNX export into a bundle, inspect it,
 /// run any of its tasks.

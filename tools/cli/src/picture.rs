@@ -19,12 +19,25 @@ pub struct Rgb {
 
 /// Reads a PNG (grey, grey+alpha, RGB or RGBA; 8 or 16 bit) as an RGB image.
 pub fn read_png(path: &Path) -> Result<Rgb> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let bytes = std::fs::read(path).with_context(|| format!("opening {}", path.display()))?;
+    decode_png(&bytes).with_context(|| format!("reading {} as a PNG", path.display()))
+}
+
+/// The largest image [`decode_png`] accepts, in pixels (64 Mpixel: far beyond any model input).
+pub const MAX_PNG_PIXELS: u64 = 1 << 26;
+
+/// Decodes PNG bytes (grey, grey+alpha, RGB or RGBA; 8 or 16 bit) as an RGB image (the reader the fuzz
+/// target `png` drives). Refuses an image of more than [`MAX_PNG_PIXELS`] before allocating for it.
+pub fn decode_png(bytes: &[u8]) -> Result<Rgb> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().with_context(|| format!("{} is not a readable PNG", path.display()))?;
+    let mut reader = decoder.read_info().context("not a readable PNG")?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    if u64::from(w) * u64::from(h) > MAX_PNG_PIXELS {
+        bail!("a {w}x{h} PNG is larger than the {MAX_PNG_PIXELS} pixels accepted");
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).with_context(|| format!("decoding {}", path.display()))?;
+    let info = reader.next_frame(&mut buf).context("decoding the PNG's image data")?;
     let (w, h) = (info.width as usize, info.height as usize);
     let px = &buf[..info.buffer_size()];
     let data: Vec<u8> = match info.color_type {
@@ -32,7 +45,7 @@ pub fn read_png(path: &Path) -> Result<Rgb> {
         png::ColorType::Rgba => px.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
         png::ColorType::Grayscale => px.iter().flat_map(|&g| [g, g, g]).collect(),
         png::ColorType::GrayscaleAlpha => px.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect(),
-        other => bail!("{}: unsupported PNG colour type {other:?}", path.display()),
+        other => bail!("unsupported PNG colour type {other:?}"),
     };
     Ok(Rgb { w, h, data })
 }

@@ -105,20 +105,23 @@ fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
 
 /// Reads a float32 `.npy` tensor of `[1, 3, H, W]` or `[3, H, W]` and returns it as `[3, H, W]`.
 pub fn read_input_npy(path: &Path, h: usize, w: usize) -> Result<Vec<f32>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let array = ArrayD::<f32>::read_npy(file).with_context(|| format!("reading {} as float32 .npy", path.display()))?;
-    let shape = array.shape().to_vec();
+    let (shape, values) = read_npy(path)?;
     let ok = shape == [1, 3, h, w] || shape == [3, h, w];
     if !ok {
         bail!("{} has shape {shape:?}; the model takes [1, 3, {h}, {w}] (or [3, {h}, {w}])", path.display());
     }
-    Ok(array.iter().copied().collect())
+    Ok(values)
 }
 
 /// Reads a float32 `.npy` tensor with its shape.
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let array = ArrayD::<f32>::read_npy(file).with_context(|| format!("reading {} as float32 .npy", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("opening {}", path.display()))?;
+    parse_npy(&bytes).with_context(|| format!("reading {} as float32 .npy", path.display()))
+}
+
+/// Decodes the bytes of a float32 `.npy` file: its shape and values (the reader the fuzz target `npy` drives).
+pub fn parse_npy(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let array = ArrayD::<f32>::read_npy(bytes)?;
     Ok((array.shape().to_vec(), array.iter().copied().collect()))
 }
 
@@ -133,7 +136,7 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use m3rt_cli::convert::{convert_onnx, Precision};
+    use crate::convert::{convert_onnx, Precision};
 
     /// This process's resident kilobytes of its mappings of `path`, from `/proc/self/smaps`; `None` when
     /// the file is not mapped.

@@ -2,7 +2,8 @@
 //! nightly with libFuzzer and the address sanitizer), each for N seconds (default 60), failing on a crash;
 //! prints per target the executions and the coverage libFuzzer reports in its final `#N DONE cov: X ft: Y`
 //! line. libFuzzer adds what it finds to `fuzz/target/corpus/<target>` (ignored by git); the committed seeds
-//! `fuzz/corpus/<target>` are only read. `--seeds` first rewrites those seeds (`fuzz/src/bin/seeds.rs`).
+//! `fuzz/corpus/<target>` are only read. `--seeds` first rewrites those seeds (`fuzz/src/bin/seeds.rs`, and
+//! `fuzz/cli/seeds.py` for the CLI readers' targets in `fuzz/cli/`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -12,8 +13,21 @@ use anyhow::{bail, Context, Result};
 
 use crate::steps;
 
-/// The fuzz targets, in the order they run (the `[[bin]]`s of `fuzz/Cargo.toml` but `seeds`).
-pub const TARGETS: [&str; 5] = ["bundle", "bundle_unchecked", "frame", "serve", "accel_status"];
+/// The fuzz targets, in the order they run: the runtime's (the `[[bin]]`s of `fuzz/Cargo.toml` but
+/// `seeds`), then the CLI's readers (`fuzz/cli/Cargo.toml`, a separate build since they link tract).
+pub const TARGETS: [&str; 8] = ["bundle", "bundle_unchecked", "frame", "serve", "accel_status", "onnx", "npy", "png"];
+
+/// The CLI readers' targets, in `fuzz/cli`.
+const CLI_TARGETS: [&str; 3] = ["onnx", "npy", "png"];
+
+/// The cargo-fuzz folder of `target`.
+fn fuzz_dir(target: &str) -> &'static str {
+    if CLI_TARGETS.contains(&target) {
+        "fuzz/cli"
+    } else {
+        "fuzz"
+    }
+}
 
 /// Seconds per target without `--seconds`.
 const DEFAULT_SECONDS: u64 = 60;
@@ -45,6 +59,8 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if seeds {
         steps::cargo(&["run", "--manifest-path", "fuzz/Cargo.toml", "--bin", "seeds"], &[])?;
+        let py = crate::models::venv()?;
+        steps::run(Command::new(py).arg(steps::root().join("fuzz/cli/seeds.py")))?;
     }
     install()?;
     let targets: Vec<&str> = only.map_or_else(|| TARGETS.to_vec(), |t| vec![t]);
@@ -91,11 +107,12 @@ fn install() -> Result<()> {
 /// Runs `target` for `seconds`; fails when libFuzzer reports a crash, a leak or a time-out (a run of one
 /// input longer than 10 s is taken for a loop without end).
 fn fuzz_one(target: &str, seconds: u64) -> Result<Figures> {
-    let work = steps::root().join("fuzz/target/corpus").join(target);
+    let dir = fuzz_dir(target);
+    let work = steps::root().join(dir).join("target/corpus").join(target);
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let seeds = steps::root().join("fuzz/corpus").join(target);
     let mut cmd = nightly_cargo();
-    cmd.args(["fuzz", "run", "--fuzz-dir", "fuzz", target])
+    cmd.args(["fuzz", "run", "--fuzz-dir", dir, target])
         .arg(&work)
         .arg(&seeds)
         .args(["--", &format!("-max_total_time={seconds}"), "-timeout=10", "-print_final_stats=1"])
@@ -117,7 +134,7 @@ fn fuzz_one(target: &str, seconds: u64) -> Result<Figures> {
     }
     let status = child.wait().context("waiting for cargo fuzz")?;
     if !status.success() {
-        bail!("fuzz target {target} failed ({status}): see the crash above and fuzz/artifacts/{target}/");
+        bail!("fuzz target {target} failed ({status}): see the crash above and {dir}/artifacts/{target}/");
     }
     let figures = done.with_context(|| format!("no final '#N DONE cov: X ft: Y' line from {target}"))?;
     println!(

@@ -24,10 +24,14 @@ pub struct FileTasks {
 /// Reads an ONNX file, folds its constants and places every graph output as an M³ViT task.
 pub fn read_tasks(onnx_path: &Path) -> Result<FileTasks> {
     let bytes = std::fs::read(onnx_path).with_context(|| format!("reading {}", onnx_path.display()))?;
+    read_tasks_from(&bytes, &onnx_path.display().to_string())
+}
+
+/// [`read_tasks`] on the bytes of an ONNX file; `what` names it in errors.
+pub fn read_tasks_from(bytes: &[u8], what: &str) -> Result<FileTasks> {
     let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut bytes.as_slice())
-        .map_err(|e| anyhow!("{} is not a readable ONNX protobuf: {e}", onnx_path.display()))?;
-    drop(bytes);
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| anyhow!("{what} is not a readable ONNX protobuf: {e}"))?;
     let mut posts = HashMap::new();
     for entry in &proto.metadata_props {
         if let Some(task) = entry.key.strip_prefix(assemble::POST_KEY_PREFIX) {

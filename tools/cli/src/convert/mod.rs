@@ -120,6 +120,24 @@ pub fn convert_onnx_files(
     for path in onnx_paths {
         files.push(merge::read_tasks(path)?);
     }
+    assemble_files(onnx_paths, files, task_names, precision, scales)
+}
+
+/// Converts the bytes of one ONNX file, as [`convert_onnx_with`] does a file (the reader the fuzz target
+/// `onnx` drives).
+pub fn convert_onnx_bytes(bytes: &[u8], precision: Precision, scales: Int8Scales) -> Result<(Vec<u8>, ConvertReport)> {
+    let path = Path::new("the ONNX bytes");
+    let files = vec![merge::read_tasks_from(bytes, "the ONNX bytes")?];
+    assemble_files(&[path], files, None, precision, scales)
+}
+
+fn assemble_files(
+    onnx_paths: &[&Path],
+    files: Vec<merge::FileTasks>,
+    task_names: Option<&[String]>,
+    precision: Precision,
+    scales: Int8Scales,
+) -> Result<(Vec<u8>, ConvertReport)> {
     let merge::FileTasks { tasks, posts } = merge::name_tasks(onnx_paths, files, task_names)?;
     let hyper = assemble::hyper(&tasks).with_context(|| {
         if onnx_paths.len() > 1 {
