@@ -64,7 +64,7 @@ impl<T> Noisy<T> {
 
     /// Corrupts one byte of `frame` with probability `1 / every`; says whether it did.
     fn maybe_corrupt(&mut self, frame: &mut [u8]) -> bool {
-        if frame.is_empty() || self.next() % self.every != 0 {
+        if frame.is_empty() || !self.next().is_multiple_of(self.every) {
             return false;
         }
         let at = (self.next() % frame.len() as u64) as usize;
