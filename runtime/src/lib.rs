@@ -14,7 +14,9 @@ pub mod fixed;
 pub mod kernels;
 pub mod model;
 pub mod moe;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 pub mod protocol;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 pub mod serve;
 
 pub use error::{Error, Result};

@@ -1,5 +1,11 @@
 //! The A/B model slots as files in a folder, replaced atomically (write a temporary file, fsync, rename,
 //! fsync the folder), so a killed process never leaves a half-written model active.
+//!
+//! A commit is ten file operations ([`COMMIT_STEPS`]): the slot file's temporary created, written in two
+//! halves (the second with its fsync), renamed, the folder fsynced; then the same five for the `active`
+//! marker. The marker's rename (the ninth) is the one that switches models. [`FileStorage::cut_commit_after`]
+//! stops a commit after any number of them, leaving the files as a power cut there would (for the power-loss
+//! tests).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -15,6 +21,31 @@ pub struct FileStorage {
     dir: PathBuf,
     active: Option<(Slot, AlignedBytes)>,
     writer: FileSlotWriter,
+    cut: Steps,
+}
+
+/// File operations of one commit: two atomic replacements of five operations each (see the module doc).
+pub const COMMIT_STEPS: u32 = 10;
+
+/// Counts the file operations of a commit and fails the one past the cut, if one is set.
+#[derive(Clone, Copy, Debug, Default)]
+struct Steps {
+    /// Operations still allowed (`None`: no cut).
+    left: Option<u32>,
+}
+
+impl Steps {
+    /// Allows one more operation, or fails with "power cut" when none is left.
+    fn step(&mut self) -> std::io::Result<()> {
+        match &mut self.left {
+            Some(0) => Err(std::io::Error::other("power cut (simulated)")),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// The inactive slot of a [`FileStorage`]: uploads are staged in memory and written out on commit.
@@ -40,7 +71,16 @@ impl FileStorage {
             dir: dir.to_path_buf(),
             active,
             writer: FileSlotWriter { capacity, staged: AlignedBytes::zeroed(0) },
+            cut: Steps::default(),
         })
+    }
+
+    /// Makes the next commits stop after `steps` of their file operations (at most [`COMMIT_STEPS`] do
+    /// anything), as a power cut there would: no later operation runs, the commit fails with a storage
+    /// error, and the files stay as they are. For the power-loss tests; a board process never sets it.
+    pub fn cut_commit_after(mut self, steps: u32) -> Self {
+        self.cut = Steps { left: Some(steps) };
+        self
     }
 
     /// The folder.
@@ -84,13 +124,26 @@ fn read_marker(dir: &Path) -> Result<Option<Slot>> {
 
 /// Replaces `path` by `bytes` atomically: temporary file, fsync, rename, fsync of the folder.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_in_steps(path, bytes, &mut Steps::default())
+}
+
+/// [`write_atomically`] in five counted operations (create, first half, second half and fsync, rename,
+/// folder fsync), stopping where `steps` says.
+fn write_in_steps(path: &Path, bytes: &[u8], steps: &mut Steps) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
+        steps.step()?;
         let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let (first, second) = bytes.split_at(bytes.len() / 2);
+        steps.step()?;
+        f.write_all(first)?;
+        steps.step()?;
+        f.write_all(second)?;
         f.sync_all()?;
     }
+    steps.step()?;
     fs::rename(&tmp, path)?;
+    steps.step()?;
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
@@ -115,12 +168,12 @@ impl ModelStorage for FileStorage {
             return Err(m3rt::Error::Storage { what: "commit length differs from the upload" });
         }
         let storage_err = |_| m3rt::Error::Storage { what: "writing the slot file failed" };
-        write_atomically(&slot_path(&self.dir, slot), &staged).map_err(storage_err)?;
+        write_in_steps(&slot_path(&self.dir, slot), &staged, &mut self.cut).map_err(storage_err)?;
         let marker = match slot {
             Slot::A => "A\n",
             Slot::B => "B\n",
         };
-        write_atomically(&self.dir.join("active"), marker.as_bytes()).map_err(storage_err)?;
+        write_in_steps(&self.dir.join("active"), marker.as_bytes(), &mut self.cut).map_err(storage_err)?;
         self.active = Some((slot, staged));
         Ok(())
     }

@@ -12,14 +12,17 @@
 
 pub mod bus;
 pub mod desc;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 pub mod driver;
 #[cfg(feature = "alloc")]
 pub mod header;
 pub mod mmio;
 pub mod place;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 pub mod probe;
 pub mod regfile;
 pub mod regs;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 mod status;
 
 pub use desc::{gate_table, head_table, model_descriptor, work_words};

@@ -116,12 +116,12 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Backend for AccelBackend<B, D, C> {
         let h = *bundle.hyper();
         let mut words = [0u32; MAX_DESC_WORDS];
         let n = desc::model_descriptor(&bundle, &profile, &mut words)?;
-        write_words(&mut self.dma, place.model.offset, &words[..n])?;
+        write_words(&mut self.dma, place.model.offset, first(&words, n)?)?;
         for task in 0..bundle.task_count() {
             let n = desc::gate_table(&bundle, task, &mut words)?;
-            write_words(&mut self.dma, place.gates_of(task).offset, &words[..n])?;
+            write_words(&mut self.dma, place.gates_of(task).offset, first(&words, n)?)?;
             let n = desc::head_table(&bundle, task, &mut words)?;
-            write_words(&mut self.dma, place.head_of(task).offset, &words[..n])?;
+            write_words(&mut self.dma, place.head_of(task).offset, first(&words, n)?)?;
         }
         let base = self.dma.bus_address();
         let weights = match weight_address(&self.dma, self.config.weights, &bundle)? {
@@ -207,7 +207,8 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> AccelModel<'_, B, D, C> {
                 *b = rule.pixel(x);
             }
             let at = self.place.input.offset + i * CHUNK;
-            dma.write(at, &buf[..chunk.len()]).map_err(dma_fault(at))?;
+            let part = buf.get(..chunk.len()).ok_or(Error::Inconsistent { what: "input chunk" })?;
+            dma.write(at, part).map_err(dma_fault(at))?;
         }
         flush(dma, self.place.input)
     }
@@ -221,10 +222,12 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> AccelModel<'_, B, D, C> {
         let mut buf = [0u8; CHUNK];
         for (i, chunk) in output.chunks_mut(CHUNK / 4).enumerate() {
             let at = bytes.offset + i * CHUNK;
-            let part = &mut buf[..chunk.len() * 4];
+            let part = buf.get_mut(..chunk.len() * 4).ok_or(Error::Inconsistent { what: "output chunk" })?;
             dma.read(at, part).map_err(dma_fault(at))?;
             for (v, b) in chunk.iter_mut().zip(part.chunks_exact(4)) {
-                *v = rule.value(i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                if let &[b0, b1, b2, b3] = b {
+                    *v = rule.value(i32::from_le_bytes([b0, b1, b2, b3]));
+                }
             }
         }
         Ok(())
@@ -287,4 +290,9 @@ impl<B: RegisterBus, D: DmaMemory, C: Clock> Inference for AccelModel<'_, B, D, 
     fn counters(&self) -> &Counters {
         &self.counters
     }
+}
+
+/// The first `n` of `words` (a table encoder's length), or an error if it claims more than the buffer.
+fn first(words: &[u32], n: usize) -> Result<&[u32]> {
+    words.get(..n).ok_or(Error::Inconsistent { what: "table longer than its buffer" })
 }

@@ -21,7 +21,8 @@ pub(super) fn write_words<D: DmaMemory>(dma: &mut D, offset: usize, words: &[u32
             b.copy_from_slice(&w.to_le_bytes());
         }
         let at = offset + i * CHUNK;
-        dma.write(at, &buf[..chunk.len() * 4]).map_err(dma_fault(at))?;
+        let part = buf.get(..chunk.len() * 4).ok_or(Error::Inconsistent { what: "word chunk" })?;
+        dma.write(at, part).map_err(dma_fault(at))?;
     }
     Ok(())
 }

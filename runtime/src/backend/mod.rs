@@ -12,7 +12,9 @@
 //! fixed-point backend views the same words as `i32`), so no backend allocates, and a firmware can place
 //! the buffer where it wants (a static, DDR, a DMA window).
 
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 mod accel;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 mod accel_dma;
 mod cpu;
 mod fallback;

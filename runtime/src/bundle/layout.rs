@@ -234,8 +234,9 @@ impl TensorRecord {
         b[4] = self.dtype;
         b[5] = self.rank;
         b[6..8].copy_from_slice(&self.reserved.to_le_bytes());
-        for (k, d) in self.dims.iter().enumerate() {
-            b[8 + 4 * k..12 + 4 * k].copy_from_slice(&d.to_le_bytes());
+        let dims = b.get_mut(8..8 + 4 * MAX_RANK).unwrap_or_default();
+        for (field, d) in dims.chunks_exact_mut(4).zip(&self.dims) {
+            field.copy_from_slice(&d.to_le_bytes());
         }
         b[24..32].copy_from_slice(&self.offset.to_le_bytes());
         b[32..40].copy_from_slice(&self.len.to_le_bytes());

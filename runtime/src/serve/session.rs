@@ -238,7 +238,9 @@ impl<'m, W: SlotWriter, B: Backend + 'm> Session<'m, W, B> {
         }
         let dst = self.input.get_mut(offset / 4..end / 4).ok_or((ErrorCode::BadSize, total as u32))?;
         for (v, b) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
-            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if let &[b0, b1, b2, b3] = b {
+                *v = f32::from_le_bytes([b0, b1, b2, b3]);
+            }
         }
         self.input_filled = self.input_filled.max(end);
         Ok(Response::InputStored { next: self.input_filled as u32 })

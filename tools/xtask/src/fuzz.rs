@@ -79,7 +79,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// A `cargo +nightly` command without the variables the outer cargo and rustup set for this process (they
 /// would pin the stable toolchain of `rust-toolchain.toml`).
-fn nightly_cargo() -> Command {
+pub(crate) fn nightly_cargo() -> Command {
     let mut cmd = Command::new("cargo");
     cmd.arg("+nightly");
     for v in ["RUSTUP_TOOLCHAIN", "CARGO", "RUSTC", "RUSTDOC", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_TARGET_DIR"] {

@@ -9,8 +9,10 @@ mod fuzz;
 mod headers;
 mod ip_csim;
 mod linux_board;
+mod miri;
 mod models;
 mod qemu;
+mod soak;
 mod steps;
 
 use std::time::Instant;
@@ -22,7 +24,8 @@ cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, Python tests, model generation, the C simulation, all Rust
-            tests, no_std builds, the QEMU board suite, the guides' commands, every fuzz target for 30 s
+            tests, the reduced soak, Miri, no_std builds, the QEMU board suite, the guides' commands, every
+            fuzz target for 30 s
   csim      the C-simulation stage: fetch the ap_types headers (hls4ml wheel) into the cache, run the tests
             that compare m3rt::fixed with the real ap_fixed through g++, then build the IP (hls/) and run its
             unit tests and its testbench on golden vectors of every task of micro and m3vit-t, fixed16 and
@@ -40,6 +43,12 @@ commands:
             fuzz/corpus first] [target]
   docs-check  run the commands of every guide in docs/guides as written (m3rt = this checkout's CLI,
             python = the venv), in target/docs-check/<guide>; [filter]
+  miri      the runtime core's unsafe code (MMIO bus and DMA window, AVX2 kernels) under Miri on nightly;
+            installs the miri component if missing
+  soak      the long reliability runs on the host board: an upload cut at every chunk boundary and commit
+            operation, then 10,000 task switches with inferences over a link corrupting 1 % of the frames
+            each way, checked against the host runtime, RSS unchanged [--reduced: the soak only, 1,000
+            switches, as CI runs it]
   nostd     build the m3rt core without std for thumbv7em-none-eabihf and aarch64-unknown-none
   qemu      boot the board firmwares in QEMU, compare with ci/expected and the host runtime (--bless rewrites);
             then cross-build the Linux board (aarch64-unknown-linux-gnu) and test it under qemu-aarch64
@@ -67,6 +76,8 @@ fn main() -> Result<()> {
         "fuzz" => fuzz::run(&args[1..]),
         "nostd" => steps::nostd(),
         "docs-check" => docs_check::run(args.get(1).map(String::as_str)),
+        "miri" => miri::run(),
+        "soak" => soak::run(&args[1..]),
         "qemu" => qemu::qemu(args.iter().any(|a| a == "--bless")),
         "qemu-linux" => qemu::linux_only(),
         "bench-report" => bench_report::run(args.get(1).is_some_and(|a| a == "--reuse")),
@@ -109,6 +120,9 @@ fn ci() -> Result<()> {
         )
     })?;
     steps::timed("IP C simulation", || ip_csim::suite(&headers, &models_dir))?;
+    // Issue 13: the soak at a reduced count (the full one is `cargo xtask soak`), and Miri on the unsafe code.
+    steps::timed("soak, reduced", || soak::run(&["--reduced".to_string()]))?;
+    steps::timed("miri", miri::run)?;
     steps::report_free_space("after the tests");
     steps::timed("no_std builds", steps::nostd)?;
     steps::timed("qemu board suite", || qemu::qemu(false))?;

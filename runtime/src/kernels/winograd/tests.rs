@@ -206,3 +206,15 @@ fn wrong_lengths_are_errors() {
     let flat = shape(3, 1, 0, 4);
     assert!(conv3x3_rows(&flat, 0..flat.h, &[], &[0.0; 27], None, &mut [], &mut vec![0.0; scratch_len(&flat)]).is_ok());
 }
+
+#[test]
+fn small_map_matches_the_direct_convolution() {
+    // Small enough for Miri (`cargo xtask miri`): two bands' worth of edge tiles, both kernel builds.
+    let s = shape(3, 5, 9, 7);
+    for portable in [false, true] {
+        set_portable(portable);
+        let (fast, slow) = case(&mut Rng::new(5), &s, 0..s.h, true);
+        set_portable(false);
+        assert_close(&fast, &slow, TOL);
+    }
+}

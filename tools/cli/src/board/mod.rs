@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod link;
+pub mod noisy;
 
 /// The host "board" (`m3rt serve`): the code of the Linux board build, crate `m3rt-linux` (the command loop
 /// on TCP or a tty, A/B slot files replaced atomically).
@@ -15,3 +16,4 @@ pub mod host {
 
 pub use client::{BoardError, BoardInfo, BoardTask, Client, RunReport};
 pub use link::{LinkArgs, LinkTarget, StdIo};
+pub use noisy::{NoiseCounts, Noisy};

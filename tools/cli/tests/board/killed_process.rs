@@ -32,6 +32,13 @@ fn child_host_board() {
 
 /// Starts the child board on `dir`; returns it and a connected client.
 fn spawn_board(dir: &Path) -> (Child, Client<TcpStream>) {
+    let (child, stream) = spawn_board_stream(dir);
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    (child, Client::new(stream))
+}
+
+/// Starts the child board (a process of its own) on the slot folder `dir`; returns it and a connection.
+pub(crate) fn spawn_board_stream(dir: &Path) -> (Child, TcpStream) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "killed_process::child_host_board", "--nocapture", "--test-threads=1"])
         .env(SLOTS_ENV, dir)
@@ -46,11 +53,11 @@ fn spawn_board(dir: &Path) -> (Child, Client<TcpStream>) {
         .find_map(|l| l.split_once("LISTENING ").map(|(_, addr)| addr.trim().to_string()))
         .expect("the child board prints its address");
     let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    (child, Client::new(stream))
+    stream.set_nodelay(true).unwrap();
+    (child, stream)
 }
 
-fn kill(mut child: Child) {
+pub(crate) fn kill(mut child: Child) {
     child.kill().unwrap(); // SIGKILL: no destructor, no flush runs in the child
     child.wait().unwrap();
 }

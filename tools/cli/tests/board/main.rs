@@ -7,5 +7,7 @@ mod common;
 mod accel_serve;
 mod command_loop;
 mod killed_process;
+mod power_cut;
 mod serial_device;
 mod sim_board;
+mod soak;
