@@ -120,9 +120,36 @@ pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 }
 
 /// Decodes the bytes of a float32 `.npy` file: its shape and values (the reader the fuzz target `npy` drives).
+/// The header's shape is checked against the bytes that follow before anything is allocated for it.
 pub fn parse_npy(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let (shape, data_len) = npy_header(bytes)?;
+    let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).context("the .npy shape overflows")?;
+    if elements.checked_mul(4).is_none_or(|need| need > data_len) {
+        bail!("the .npy header declares shape {shape:?} ({elements} float32 values) but {data_len} bytes follow it");
+    }
     let array = ArrayD::<f32>::read_npy(bytes)?;
     Ok((array.shape().to_vec(), array.iter().copied().collect()))
+}
+
+/// The shape a `.npy` header declares (format versions 1 to 3: magic, version, header length, a Python
+/// dict with a `'shape'` tuple) and the bytes after the header.
+fn npy_header(bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY").context("not a .npy file (no \\x93NUMPY magic)")?;
+    let (len, start) = match rest {
+        [1, _, a, b, ..] => (usize::from(u16::from_le_bytes([*a, *b])), 10usize),
+        [2 | 3, _, a, b, c, d, ..] => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12),
+        _ => bail!("a .npy header of an unknown version"),
+    };
+    let end = start.checked_add(len).filter(|&e| e <= bytes.len()).context("the .npy header runs past the file")?;
+    let header = std::str::from_utf8(&bytes[start..end]).context("the .npy header is not text")?;
+    let after = header.split_once("'shape'").context("the .npy header has no 'shape'")?.1;
+    let open = after.find('(').context("the .npy 'shape' is not a tuple")?;
+    let close = after[open..].find(')').context("the .npy 'shape' is not a tuple")? + open;
+    let mut shape = Vec::new();
+    for part in after[open + 1..close].split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        shape.push(part.parse::<usize>().with_context(|| format!("the .npy shape has '{part}'"))?);
+    }
+    Ok((shape, bytes.len() - end))
 }
 
 /// Writes `data` as a float32 `.npy` of `shape`.
@@ -136,6 +163,34 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `npy` fuzz target (an out-of-memory: the header's shape asked for far more than the
+    /// file holds, and the reader allocated it). Now a typed error, before any allocation.
+    #[test]
+    fn a_shape_larger_than_the_data_is_an_error() {
+        let found: &[u8] = &[
+            147, 78, 85, 77, 80, 89, 3, 0, 118, 0, 0, 255, 0, 0, 181, 123, 39, 100, 101, 44, 115, 99, 114, 39, 58, 32,
+            39, 65, 102, 52, 39, 44, 32, 39, 102, 111, 114, 116, 114, 97, 110, 95, 63, 124, 113, 117, 63, 29, 21, 120,
+            63, 190, 184, 122, 131,
+        ];
+        assert!(parse_npy(found).is_err());
+        // A v1 header for shape (1000000, 1000000) followed by 8 bytes: refused by the size check.
+        let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }";
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        npy.extend_from_slice(dict);
+        npy.extend_from_slice(&[0; 8]);
+        let e = parse_npy(&npy).unwrap_err().to_string();
+        assert!(e.contains("declares shape [1000000, 1000000]") && e.contains("but 8 bytes follow"), "{e}");
+        // The same header with shape (2,) and 8 bytes of data reads.
+        let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n";
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        npy.extend_from_slice(dict);
+        npy.extend_from_slice(&1.5f32.to_le_bytes());
+        npy.extend_from_slice(&(-2f32).to_le_bytes());
+        assert_eq!(parse_npy(&npy).unwrap(), (vec![2], vec![1.5, -2.0]));
+    }
     use crate::convert::{convert_onnx, Precision};
 
     /// This process's resident kilobytes of its mappings of `path`, from `/proc/self/smaps`; `None` when

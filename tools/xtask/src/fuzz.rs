@@ -44,6 +44,7 @@ struct Figures {
 pub fn run(args: &[String]) -> Result<()> {
     let mut seconds = DEFAULT_SECONDS;
     let mut seeds = false;
+    let mut runtime_only = false;
     let mut only = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -53,6 +54,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 seconds = v.parse().with_context(|| format!("--seconds {v}: not a number of seconds"))?;
             }
             "--seeds" => seeds = true,
+            "--runtime" => runtime_only = true,
             t if TARGETS.contains(&t) => only = Some(t),
             other => bail!("cargo xtask fuzz: unknown argument '{other}' (targets: {})", TARGETS.join(", ")),
         }
@@ -63,7 +65,8 @@ pub fn run(args: &[String]) -> Result<()> {
         steps::run(Command::new(py).arg(steps::root().join("fuzz/cli/seeds.py")))?;
     }
     install()?;
-    let targets: Vec<&str> = only.map_or_else(|| TARGETS.to_vec(), |t| vec![t]);
+    let all: Vec<&str> = TARGETS.iter().copied().filter(|t| !runtime_only || !CLI_TARGETS.contains(t)).collect();
+    let targets: Vec<&str> = only.map_or(all, |t| vec![t]);
     let mut results = Vec::new();
     for t in &targets {
         let figures = steps::timed(&format!("fuzz {t} for {seconds} s"), || fuzz_one(t, seconds))?;
@@ -124,11 +127,11 @@ fn fuzz_one(target: &str, seconds: u64) -> Result<Figures> {
     let mut done = None;
     for line in BufReader::new(stderr).lines() {
         let line = line.context("reading libFuzzer's output")?;
-        // The progress lines (`#N NEW ...`, `#N REDUCE ...`) are many; the rest (build, INFO, a crash) shows.
+        // The progress lines (`#N NEW ...`, `#N REDUCE ...`, `NEW_FUNC ...`) are many; the rest (build, INFO, a crash) shows.
         if let Some(f) = parse_done(&line) {
             done = Some(f);
             println!("{line}");
-        } else if !line.starts_with('#') {
+        } else if !line.starts_with('#') && !line.trim_start().starts_with("NEW_FUNC") {
             println!("{line}");
         }
     }
