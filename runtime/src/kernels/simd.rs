@@ -6,6 +6,8 @@
 //! The highest build allowed can be capped for comparisons: [`set_isa`] at run time, or the environment
 //! variable `M3RT_ISA` (`portable`, `avx2` or `avx512`; read once, at the first detection). A cap above
 //! what the CPU has changes nothing. Kernels without an AVX-512 build run their AVX2 one under `avx512`.
+//! Reading the variable allocates once; [`crate::engine::Engine::new`] detects (calls [`isa`]) so that no
+//! run is the first to.
 
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
