@@ -45,6 +45,9 @@ impl<'b, 's> Engine<'b, 's> {
         if scratch.len() < needed {
             return Err(Error::ScratchTooSmall { needed: needed * 4, have: scratch.len() * 4 });
         }
+        // The kernel build is detected (and `M3RT_ISA` read, which allocates once) here rather than in the
+        // first run, so no run allocates.
+        let _ = crate::kernels::simd::isa();
         Ok(Self { bundle, scratch, layout, task: 0, counters: Counters::default() })
     }
 

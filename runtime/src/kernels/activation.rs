@@ -44,6 +44,12 @@ fn gelu_one(x: f32) -> f32 {
 /// Exact-form GELU in place: `0.5·x·(1 + erf(x/√2))`, within 1e-6·max(1, |x|) of [`gelu_ref`].
 pub fn gelu_inplace(x: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        // Safety: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+        unsafe { gelu_avx512(x) };
+        return;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
         // Safety: the CPU has AVX2 and FMA (checked just above).
         unsafe { gelu_avx2(x) };
@@ -76,6 +82,17 @@ fn gelu_all(x: &mut [f32]) {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gelu_avx2(x: &mut [f32]) {
+    gelu_all(x);
+}
+
+/// [`gelu_all`] compiled for AVX-512F (sixteen lanes, the same operations: results equal the AVX2
+/// build's bit for bit).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gelu_avx512(x: &mut [f32]) {
     gelu_all(x);
 }
 
@@ -132,6 +149,12 @@ pub fn softmax_rows_inplace(x: &mut [f32], rows: usize, cols: usize) -> Result<(
         return Ok(());
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        // Safety: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+        unsafe { softmax_rows_avx512(x, rows, cols) };
+        return Ok(());
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
         // Safety: the CPU has AVX2 and FMA (checked just above).
         unsafe { softmax_rows_avx2(x, rows, cols) };
@@ -156,6 +179,16 @@ fn softmax_rows_all(x: &mut [f32], rows: usize, cols: usize) {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn softmax_rows_avx2(x: &mut [f32], rows: usize, cols: usize) {
+    softmax_rows_all(x, rows, cols);
+}
+
+/// [`softmax_rows_all`] compiled for AVX-512F (same operations and summation order as the other builds).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn softmax_rows_avx512(x: &mut [f32], rows: usize, cols: usize) {
     softmax_rows_all(x, rows, cols);
 }
 
@@ -234,6 +267,54 @@ mod tests {
             softmax_rows_inplace(&mut a, rows, cols).unwrap();
             softmax_rows_ref(&mut b, rows, cols).unwrap();
             assert_close(&a, &b, 1e-6);
+        }
+    );
+
+    fast_vs_ref!(
+        every_build_matches_reference,
+        cases = 48,
+        (
+            rows in 1usize..=9,
+            cols in 1usize..=140,
+            scale in 0.5f32..12.0
+        ),
+        |rng| {
+            // Each build called directly (`gelu_inplace` and `softmax_rows_inplace` run only the best one):
+            // the portable loop and, when the CPU has them, the AVX2 and AVX-512 ones; lengths cross the
+            // 32-value GELU block and the 16-lane vectors.
+            let x: Vec<f32> = random_vec(rng, rows * cols).iter().map(|v| v * scale).collect();
+            let (mut gelu, mut soft) = (x.clone(), x.clone());
+            gelu_ref(&mut gelu);
+            softmax_rows_ref(&mut soft, rows, cols).unwrap();
+            let mut builds: Vec<(&str, Vec<f32>, Vec<f32>)> = Vec::new();
+            let (mut g, mut s) = (x.clone(), x.clone());
+            gelu_all(&mut g);
+            softmax_rows_all(&mut s, rows, cols);
+            builds.push(("portable", g, s));
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let (mut g, mut s) = (x.clone(), x.clone());
+                // Safety: AVX2 and FMA were detected just above.
+                unsafe { gelu_avx2(&mut g) };
+                // Safety: as above.
+                unsafe { softmax_rows_avx2(&mut s, rows, cols) };
+                builds.push(("avx2", g, s));
+            }
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if crate::kernels::simd::avx512_detected() {
+                let (mut g, mut s) = (x.clone(), x.clone());
+                // Safety: AVX-512F, AVX2 and FMA were detected just above.
+                unsafe { gelu_avx512(&mut g) };
+                // Safety: as above.
+                unsafe { softmax_rows_avx512(&mut s, rows, cols) };
+                builds.push(("avx512", g, s));
+            } else {
+                std::eprintln!("every_build_matches_reference: AVX-512 builds skipped, this CPU has no AVX-512F");
+            }
+            for (_, g, s) in &builds {
+                assert_close(g, &gelu, 1e-6);
+                assert_close(s, &soft, 1e-6);
+            }
         }
     );
 }

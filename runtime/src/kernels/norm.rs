@@ -26,6 +26,46 @@ pub fn layer_norm(
     if cols == 0 {
         return Ok(());
     }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        // Safety: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+        unsafe { layer_norm_avx512(x, rows, cols, gamma, beta, eps, y) };
+        return Ok(());
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx2() {
+        // Safety: the CPU has AVX2 and FMA (checked just above).
+        unsafe { layer_norm_avx2(x, rows, cols, gamma, beta, eps, y) };
+        return Ok(());
+    }
+    layer_norm_all(x, rows, cols, gamma, beta, eps, y);
+    Ok(())
+}
+
+/// [`layer_norm_all`] compiled for AVX2 (the same operations and summation order, no fused multiply-adds:
+/// results equal the portable build's bit for bit).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn layer_norm_avx2(x: &[f32], rows: usize, cols: usize, gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
+    layer_norm_all(x, rows, cols, gamma, beta, eps, y);
+}
+
+/// [`layer_norm_all`] compiled for AVX-512F (as [`layer_norm_avx2`], sixteen lanes).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn layer_norm_avx512(x: &[f32], rows: usize, cols: usize, gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
+    layer_norm_all(x, rows, cols, gamma, beta, eps, y);
+}
+
+/// The loop of [`layer_norm`] on checked slices (`cols > 0`), inlined into each CPU build.
+#[inline(always)]
+fn layer_norm_all(x: &[f32], rows: usize, cols: usize, gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
     for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)).take(rows) {
         let mean = lane_sum(xr, |v| v) / cols as f32;
         let var = lane_sum(xr, |v| (v - mean) * (v - mean)) / cols as f32;
@@ -34,7 +74,6 @@ pub fn layer_norm(
             *o = (v - mean) * inv * g + b;
         }
     }
-    Ok(())
 }
 
 /// `Σ f(v)` over 8 interleaved partial sums, so the compiler can vectorize it.
@@ -121,6 +160,26 @@ mod tests {
                 let mean_err = sum_error_bound(c, abs_sum) / c as f32;
                 let tol = 1e-5 + 2.0 * mean_err / (var.sqrt() as f32).max(1e-3);
                 assert_close(fr, sr, tol);
+            }
+            // Each build called directly gives the portable result bit for bit (no fused multiply-adds,
+            // one summation order); skipped where the CPU lacks it.
+            let mut portable = vec![0.0; r * c];
+            layer_norm_all(&x, r, c, &g, &b, 1e-6, &mut portable);
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let mut out = vec![0.0; r * c];
+                // Safety: AVX2 and FMA were detected just above.
+                unsafe { layer_norm_avx2(&x, r, c, &g, &b, 1e-6, &mut out) };
+                assert_eq!(out, portable);
+            }
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if crate::kernels::simd::avx512_detected() {
+                let mut out = vec![0.0; r * c];
+                // Safety: AVX-512F, AVX2 and FMA were detected just above.
+                unsafe { layer_norm_avx512(&x, r, c, &g, &b, 1e-6, &mut out) };
+                assert_eq!(out, portable);
+            } else {
+                std::eprintln!("layer_norm fast_matches_reference: AVX-512 build skipped, this CPU has no AVX-512F");
             }
         }
     );

@@ -61,6 +61,77 @@ pub fn resize_bilinear_rows(
     if c == 0 || rows.is_empty() || w2 == 0 {
         return Ok(());
     }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        // Safety: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+        unsafe { rows_avx512(input, c, h, w, out, h2, w2, rows) };
+        return Ok(());
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx2() {
+        // Safety: the CPU has AVX2 and FMA (checked just above).
+        unsafe { rows_avx2(input, c, h, w, out, h2, w2, rows) };
+        return Ok(());
+    }
+    rows_all(input, c, h, w, out, h2, w2, rows);
+    Ok(())
+}
+
+/// [`rows_all`] compiled for AVX2 (the same operations, no fused multiply-adds: the portable result bit
+/// for bit).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_avx2(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+    h2: usize,
+    w2: usize,
+    rows: core::ops::Range<usize>,
+) {
+    rows_all(input, c, h, w, out, h2, w2, rows);
+}
+
+/// [`rows_all`] compiled for AVX-512F (as [`rows_avx2`], sixteen lanes).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_avx512(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+    h2: usize,
+    w2: usize,
+    rows: core::ops::Range<usize>,
+) {
+    rows_all(input, c, h, w, out, h2, w2, rows);
+}
+
+/// The loop of [`resize_bilinear_rows`] on checked arguments (`c`, `w2` and the rows not empty), inlined
+/// into each CPU build.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rows_all(
+    input: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+    h2: usize,
+    w2: usize,
+    rows: core::ops::Range<usize>,
+) {
     let oh = rows.len();
     let (sy, sx) = (h as f32 / h2 as f32, w as f32 / w2 as f32);
     let (mut xs0, mut xs1, mut lxs) = ([0usize; CHUNK], [0usize; CHUNK], [0f32; CHUNK]);
@@ -83,7 +154,6 @@ pub fn resize_bilinear_rows(
             }
         }
     }
-    Ok(())
 }
 
 /// Source columns and weights of one chunk of output columns.
@@ -220,6 +290,25 @@ mod tests {
             let whole: Vec<f32> =
                 (0..c).flat_map(|ch| fast[(ch * h2 + a) * w2..(ch * h2 + b) * w2].to_vec()).collect();
             assert_eq!(part, whole);
+            // Each build called directly: the portable result bit for bit (skipped where the CPU lacks it).
+            let mut portable = vec![0.0; c * h2 * w2];
+            rows_all(&input, c, h, w, &mut portable, h2, w2, 0..h2);
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let mut got = vec![0.0; c * h2 * w2];
+                // Safety: AVX2 and FMA were detected just above.
+                unsafe { rows_avx2(&input, c, h, w, &mut got, h2, w2, 0..h2) };
+                assert_eq!(got, portable);
+            }
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if crate::kernels::simd::avx512_detected() {
+                let mut got = vec![0.0; c * h2 * w2];
+                // Safety: AVX-512F, AVX2 and FMA were detected just above.
+                unsafe { rows_avx512(&input, c, h, w, &mut got, h2, w2, 0..h2) };
+                assert_eq!(got, portable);
+            } else {
+                std::eprintln!("resize fast_matches_reference: AVX-512 build skipped, this CPU has no AVX-512F");
+            }
         }
     );
 }

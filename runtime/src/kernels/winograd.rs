@@ -298,6 +298,12 @@ enum Step<'a> {
 /// Runs a step with the best build of the transforms this CPU has.
 fn run<P: Points>(step: Step<'_>, g: &Geom) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        // Safety: AVX-512F, AVX2 and FMA were detected on this CPU just above.
+        unsafe { run_avx512::<P>(step, g) };
+        return;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
         // Safety: AVX2 and FMA were detected on this CPU just above.
         unsafe { run_avx2::<P>(step, g) };
@@ -313,6 +319,17 @@ fn run<P: Points>(step: Step<'_>, g: &Geom) {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<P: Points>(step: Step<'_>, g: &Geom) {
+    run_portable::<P>(step, g);
+}
+
+/// [`run_portable`] compiled for AVX-512F (the same operations, sixteen lanes where the loops are wide
+/// enough).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_avx512<P: Points>(step: Step<'_>, g: &Geom) {
     run_portable::<P>(step, g);
 }
 

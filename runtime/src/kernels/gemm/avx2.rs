@@ -22,15 +22,15 @@ use core::mem::MaybeUninit;
 use super::source::PackB;
 use super::View;
 
-/// Rows of the register tile.
-const MR: usize = 6;
+/// Rows of the register tile (and of the packed A micro-panels the AVX-512 build reads too).
+pub(super) const MR: usize = 6;
 /// Columns of the register tile (two ymm registers).
 const NR: usize = 16;
 /// Depth of one packed slice of K.
-const KC: usize = 256;
+pub(super) const KC: usize = 256;
 /// Rows of A packed at once (`MC × KC` floats: 256 KiB, L2-resident). Most matrices here (256 output
 /// channels, 129 tokens) fit in one block, so A is packed once per `KC` slice.
-const MC: usize = 258;
+pub(super) const MC: usize = 258;
 /// Columns of B packed at once (`KC × NC` floats: 128 KiB, L2-resident).
 const NC: usize = 128;
 
@@ -54,7 +54,7 @@ pub const fn panel_index(m: usize, k: usize, i: usize, p: usize) -> usize {
 /// The bytes a product fetches into the cache while it computes (the weights its caller reads next), as
 /// addresses: a share of the lines per micro-kernel call, spread over that call's K loop. A prefetch never
 /// faults, so the addresses are only ever hints.
-struct Ahead {
+pub(super) struct Ahead {
     /// Address of the next line to fetch.
     next: usize,
     /// One past the last byte.
@@ -65,14 +65,14 @@ struct Ahead {
 
 impl Ahead {
     /// Spreads `region` over `calls` micro-kernel calls.
-    fn new(region: &[u8], calls: usize) -> Self {
+    pub(super) fn new(region: &[u8], calls: usize) -> Self {
         let next = region.as_ptr() as usize;
         Self { next, end: next + region.len(), per_call: region.len().div_ceil(64).div_ceil(calls.max(1)) }
     }
 
     /// The first address of one call's share and the distance in K steps between two of its prefetches
     /// (`usize::MAX` when nothing is left).
-    fn take(&mut self, kc: usize) -> (usize, usize) {
+    pub(super) fn take(&mut self, kc: usize) -> (usize, usize) {
         let lines = self.per_call.min(self.end.saturating_sub(self.next).div_ceil(64)).min(kc);
         let first = self.next;
         self.next += lines * 64;
@@ -140,7 +140,7 @@ pub unsafe fn gemm<B: PackB>(alpha: f32, a: SourceA<'_>, b: &B, beta: f32, c: &m
 
 /// What a finished tile does to C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Store {
+pub(super) enum Store {
     /// `c = alpha · tile` (the first K slice of a product with `beta = 0`).
     Overwrite,
     /// `c += alpha · tile`.
@@ -148,7 +148,7 @@ enum Store {
 }
 
 /// Where the micro-kernel reads the strips of one `kc × nc` block of B from.
-enum Panels<'a> {
+pub(super) enum Panels<'a> {
     /// Packed micro-panels, `kc × NR` each.
     Packed(&'a [f32]),
     /// B itself (row stride `rs`, unit column stride) from row `p0`, column `j0`; a last partial strip is
@@ -157,14 +157,15 @@ enum Panels<'a> {
 }
 
 impl Panels<'_> {
-    /// Strip `s` (columns `jr..jr+nr` of the block): its first element and its row stride.
-    fn strip(&self, s: usize, jr: usize, nr: usize, kc: usize) -> (&[f32], usize) {
+    /// Strip `s` (columns `jr..jr+nr` of the block) of `W`-column strips: its first element and its row
+    /// stride.
+    pub(super) fn strip<const W: usize>(&self, s: usize, jr: usize, nr: usize, kc: usize) -> (&[f32], usize) {
         match *self {
-            Panels::Packed(bp) => (&bp[s * kc * NR..(s + 1) * kc * NR], NR),
-            Panels::InPlace { tail, .. } if nr < NR => (tail, NR),
+            Panels::Packed(bp) => (&bp[s * kc * W..(s + 1) * kc * W], W),
+            Panels::InPlace { tail, .. } if nr < W => (tail, W),
             Panels::InPlace { data, rs, p0, j0, .. } => {
                 let at = p0 * rs + j0 + jr;
-                (&data[at..at + (kc - 1) * rs + NR], rs)
+                (&data[at..at + (kc - 1) * rs + W], rs)
             }
         }
     }
@@ -191,7 +192,7 @@ unsafe fn macro_block(
     let mut tile = [0f32; MR * NR];
     for (strip, jr) in (0..nc).step_by(NR).enumerate() {
         let nr = NR.min(nc - jr);
-        let (bpanel, bs) = panels.strip(strip, jr, nr, kc);
+        let (bpanel, bs) = panels.strip::<NR>(strip, jr, nr, kc);
         for (panel, ir) in (0..mc).step_by(MR).enumerate() {
             let mr = MR.min(mc - ir);
             let apanel = &ap[panel * MR * kc..(panel + 1) * MR * kc];
@@ -224,19 +225,19 @@ struct Aligned<const N: usize>([f32; N]);
 
 /// A packing buffer on the stack whose floats are initialised only as far as a product uses them, so a
 /// small product does not clear 390 KiB of buffers first (that clearing was 4% of an m3vit-t run).
-struct Lazy<const N: usize> {
+pub(super) struct Lazy<const N: usize> {
     buf: MaybeUninit<Aligned<N>>,
     /// Floats from the start already written at least once.
     init: usize,
 }
 
 impl<const N: usize> Lazy<N> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self { buf: MaybeUninit::uninit(), init: 0 }
     }
 
     /// The first `len` floats (at most `N`), zeroed where they were never written.
-    fn get(&mut self, len: usize) -> &mut [f32] {
+    pub(super) fn get(&mut self, len: usize) -> &mut [f32] {
         let len = len.min(N);
         let p = self.buf.as_mut_ptr().cast::<f32>();
         if len > self.init {
@@ -252,7 +253,7 @@ impl<const N: usize> Lazy<N> {
 
 /// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of A into `MR`-row micro-panels: element `(r, p)` of
 /// panel `q` at `q·MR·kc + p·MR + r`; rows past `mc` are zero.
-fn pack_a(a: &[f32], va: View, i0: usize, mc: usize, p0: usize, kc: usize, ap: &mut [f32]) {
+pub(super) fn pack_a(a: &[f32], va: View, i0: usize, mc: usize, p0: usize, kc: usize, ap: &mut [f32]) {
     for (q, panel) in ap.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
         for r in 0..MR {
             let i = q * MR + r;

@@ -2,6 +2,8 @@
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx512;
 mod blocked;
 mod packed;
 pub mod source;
@@ -41,7 +43,7 @@ pub fn matmul(
 
 /// [`matmul`] that meanwhile fetches `next` into the cache (the weights the caller reads next, so they
 /// stream in from memory while this product computes instead of stalling the next one). Only the AVX2
-/// build fetches; the result is the same either way.
+/// and AVX-512 builds fetch; the result is the same either way.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_fetching(
     m: usize,
@@ -150,6 +152,14 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
         return Ok(false);
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        let va = View::row_major(cout, kk, kk);
+        let vc = View::row_major(cout, n, n);
+        // Safety: AVX-512F, AVX2 and FMA were detected on this CPU just above.
+        unsafe { avx512::gemm(1.0, avx2::SourceA::Matrix(weight, va), src, 1.0, out, vc, &[]) };
+        return Ok(true);
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
         let va = View::row_major(cout, kk, kk);
         let vc = View::row_major(cout, n, n);
@@ -160,9 +170,16 @@ pub fn conv_implicit(weight: &[f32], cout: usize, src: &source::Im2colB<'_>, out
     Ok(false)
 }
 
-/// Runs the best GEMM build this CPU supports on checked views (the AVX2 one fetching `next` meanwhile).
+/// Runs the best GEMM build this CPU supports on checked views (the SIMD ones fetching `next` meanwhile).
 #[allow(clippy::too_many_arguments)]
 fn dispatch(alpha: f32, a: &[f32], va: View, b: &[f32], vb: View, beta: f32, c: &mut [f32], vc: View, next: &[u8]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if super::simd::avx512() {
+        let b = source::MatrixB { data: b, view: vb };
+        // Safety: AVX-512F, AVX2 and FMA were detected on this CPU just above.
+        unsafe { avx512::gemm(alpha, avx2::SourceA::Matrix(a, va), &b, beta, c, vc, next) };
+        return;
+    }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if super::simd::avx2() {
         let b = source::MatrixB { data: b, view: vb };

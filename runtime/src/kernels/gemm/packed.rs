@@ -1,7 +1,7 @@
 //! Left-hand matrices packed once for many products: constant filters multiplied by many bands of data
 //! (Winograd's transformed filters) are written straight into the layout the GEMM build that will read them
 //! wants, so no product repacks them. The portable build reads A rows where they lie, so its layout is
-//! row-major; the AVX2 build's is its micro-panels.
+//! row-major; the AVX2 build's is its micro-panels, which the AVX-512 build reads as they lie.
 
 use crate::Result;
 
@@ -23,7 +23,8 @@ pub const fn packed_len(m: usize, k: usize) -> usize {
 pub struct PackedLayout {
     m: usize,
     k: usize,
-    /// AVX2 micro-panels (only ever set when the CPU has AVX2 and FMA); row-major otherwise.
+    /// AVX2 micro-panels (only ever set when the CPU has AVX2 and FMA; the AVX-512 build reads them too);
+    /// row-major otherwise.
     panels: bool,
 }
 
@@ -92,9 +93,16 @@ pub fn matmul_packed(
         let vc = super::View::row_major(m, n, ldc);
         let beta = if accumulate { 1.0 } else { 0.0 };
         let b = super::source::MatrixB { data: b, view: vb };
-        // Safety: `panels` is only set by `for_this_cpu` after AVX2 and FMA were detected on this CPU; the
-        // views were checked just above and A holds `packed_len` ≥ the panels' floats.
-        unsafe { super::avx2::gemm(1.0, super::avx2::SourceA::Panels(a, m, k), &b, beta, c, vc, &[]) };
+        let a = super::avx2::SourceA::Panels(a, m, k);
+        if super::super::simd::avx512() {
+            // Safety: AVX-512F, AVX2 and FMA were detected just above; the views were checked just above
+            // and A holds `packed_len` ≥ the panels' floats, in the AVX2 layout this build reads too.
+            unsafe { super::avx512::gemm(1.0, a, &b, beta, c, vc, &[]) };
+        } else {
+            // Safety: `panels` is only set by `for_this_cpu` after AVX2 and FMA were detected on this CPU;
+            // the views were checked just above and A holds `packed_len` ≥ the panels' floats.
+            unsafe { super::avx2::gemm(1.0, a, &b, beta, c, vc, &[]) };
+        }
         return Ok(());
     }
     super::matmul(m, k, n, a, k, b, ldb, c, ldc, accumulate)

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::kernels::conv::{conv2d, conv2d_im2col, conv2d_ref, conv2d_scratch_len, im2col_scratch_len};
-use crate::kernels::simd::set_portable;
+use crate::kernels::simd::{set_isa, set_portable, Isa};
 use crate::kernels::testing::{assert_close, fast_vs_ref, random_vec, Rng};
 
 /// Allowed error, relative to `max(1, |ref|)`, on ±1 data: F(4×4, 3×3) rounds more than a direct sum
@@ -53,14 +53,17 @@ fast_vs_ref!(
     ),
     |rng| {
         // Every output row, then any band of rows (not tile-aligned in general); more than one block of
-        // output channels when cout > 48. The transforms and the GEMMs, both builds; `set_portable` is
-        // process-wide, so this is the only test here that changes it, and it puts it back.
+        // output channels when cout > 48. The transforms and the GEMMs, every build (AVX-512, AVX2 and
+        // portable where the CPU has them); `set_portable` and `set_isa` are process-wide, so this is the
+        // only test here that changes them, and it puts them back.
         let s = shape(cin, cout, h, w);
         let start = cut.min(h);
         for rows in [0..h, start..(start + len).min(h)] {
-            for portable in [false, true] {
+            for (portable, cap) in [(false, None), (false, Some(Isa::Avx2)), (true, None)] {
                 set_portable(portable);
+                set_isa(cap);
                 let (fast, slow) = case(rng, &s, rows.clone(), bias);
+                set_isa(None);
                 set_portable(false);
                 assert_close(&fast, &slow, TOL);
             }
