@@ -4,7 +4,7 @@
 //! - every ```` ```sh ```` block is run, line by line (a trailing `\` joins lines; `#` lines are comments),
 //!   in a scratch folder `target/docs-check/<guide>/` that holds a link to the repository's `models/`;
 //!   blocks of any other kind (` ```text `, steps on real hardware) are not;
-//! - `m3rt` is this checkout's CLI (built first, `cargo build --workspace`) and `python` the exporter's
+//! - `m3rt` is this checkout's CLI (built first, `cargo build -p m3rt-cli`) and `python` the exporter's
 //!   venv, as the guides tell a reader to set up;
 //! - a command ending in ` &` is a server: it is started, and the check goes on once its output shows a
 //!   line with `127.0.0.1:` (the address it listens on); it is stopped when the guide ends.
@@ -81,9 +81,7 @@ pub fn commands(markdown: &str) -> Vec<GuideCommand> {
 /// Runs every guide (or those whose file stem contains `filter`).
 pub fn run(filter: Option<&str>) -> Result<()> {
     let py = models::venv()?;
-    // The whole workspace, as `cargo test --workspace` built it: `-p m3rt-cli` alone unifies other features
-    // and rebuilds tract.
-    steps::cargo(&["build", "--workspace"], &[])?;
+    steps::cargo(&["build", "-p", "m3rt-cli"], &[])?;
     let root = steps::root();
     let bin = steps::target_dir().join("debug");
     let venv_bin = py.parent().context("the venv's python has no folder")?.to_path_buf();
